@@ -1,0 +1,65 @@
+/// How binding one device ended.
+public enum BindOutcome: Sendable {
+    case bound(previous: DriverName?)
+    case alreadyBound
+    /// Binding failed; the device was given back and is now on `nowOn` (nil: no driver took it).
+    case failed(cause: String, nowOn: DriverName?)
+
+    public var description: String {
+        switch self {
+        case .bound(let previous):
+            guard let previous else { return "bound to vfio-pci" }
+            return "bound to vfio-pci (was " + previous.description + ")"
+        case .alreadyBound:
+            return "already on vfio-pci"
+        case .failed(let cause, let nowOn):
+            let after = nowOn.map { "back on " + $0.description } ?? "no driver took it back"
+            return "not bound: " + cause + "; " + after
+        }
+    }
+}
+
+/// Hands devices to vfio-pci through sysfs, one at a time, and checks the result.
+public struct Binder<IO: FileIO> {
+    public let sysfs: Sysfs<IO>
+
+    public init(sysfs: Sysfs<IO>) {
+        self.sysfs = sysfs
+    }
+
+    /// Override → unbind → probe → verify the `driver` link. On any failure the
+    /// override is cleared and the device probed again, so it never stays driverless
+    /// because of us.
+    public func bind(_ address: PCIAddress) -> BindOutcome {
+        let previous = sysfs.driver(of: address)
+        if previous == .vfioPCI { return .alreadyBound }
+        do {
+            try sysfs.setDriverOverride(address, to: .vfioPCI)
+        } catch {
+            return .failed(cause: error.description, nowOn: sysfs.driver(of: address))
+        }
+        if let previous {
+            do {
+                try sysfs.unbind(address, from: previous)
+            } catch {
+                return giveBack(address, cause: error.description)
+            }
+        }
+        var probeError: SystemError? = nil
+        do { try sysfs.probe(address) } catch { probeError = error }
+        let now = sysfs.driver(of: address)
+        if now == .vfioPCI { return .bound(previous: previous) }
+        let cause = probeError?.description ?? "vfio-pci did not take it"
+        return giveBack(address, cause: cause)
+    }
+
+    /// Clears the override and lets the kernel pick the normal driver again.
+    private func giveBack(_ address: PCIAddress, cause: String) -> BindOutcome {
+        var cause = cause
+        do { try sysfs.clearDriverOverride(address) } catch { cause += "; " + error.description }
+        if sysfs.driver(of: address) == nil {
+            do { try sysfs.probe(address) } catch { cause += "; " + error.description }
+        }
+        return .failed(cause: cause, nowOn: sysfs.driver(of: address))
+    }
+}

@@ -1,0 +1,178 @@
+import CKmod
+
+/// Options of `earlybind-boot`.
+public struct BootOptions: Sendable {
+    public enum LogTarget: Sendable { case kmsg, stderr }
+
+    public var sysfs = "/sys"
+    public var config = Config.defaultPath
+    public var cmdline = "/proc/cmdline"
+    public var log = LogTarget.kmsg
+    public var loadModules = true
+    public var showHelp = false
+
+    public init() {}
+
+    public static let usage = """
+        Usage: earlybind-boot [--sysfs DIR] [--config FILE] [--cmdline FILE]
+                              [--log kmsg|stderr] [--no-modules] [--help]
+
+        Hands the PCI devices listed in the config to vfio-pci. Runs from the
+        initramfs before udev; logs one 'earlybind:' line per device to the kernel
+        log and always exits 0 so the boot goes on whatever happens.
+        Boot with earlybind=off on the kernel command line to skip it.
+
+          --sysfs DIR       sysfs root (default /sys)
+          --config FILE     config file (default /etc/earlybind.conf)
+          --cmdline FILE    kernel command line (default /proc/cmdline)
+          --log TARGET      kmsg (default) or stderr
+          --no-modules      do not load kernel modules
+          --help            show this text
+
+        """
+
+    public struct UsageError: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// Parses the arguments after the program name.
+    public static func parse(_ arguments: [String]) throws(UsageError) -> BootOptions {
+        var options = BootOptions()
+        var index = 0
+        func value(_ flag: String) throws(UsageError) -> String {
+            index += 1
+            guard index < arguments.count else { throw UsageError(description: "option '" + flag + "' needs a value") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument.hasBytes("--sysfs") {
+                options.sysfs = try value(argument)
+            } else if argument.hasBytes("--config") {
+                options.config = try value(argument)
+            } else if argument.hasBytes("--cmdline") {
+                options.cmdline = try value(argument)
+            } else if argument.hasBytes("--log") {
+                let target = try value(argument)
+                if target.hasBytes("kmsg") {
+                    options.log = .kmsg
+                } else if target.hasBytes("stderr") {
+                    options.log = .stderr
+                } else {
+                    throw UsageError(description: "unknown log target '" + printable(target.utf8) + "' (use kmsg or stderr)")
+                }
+            } else if argument.hasBytes("--no-modules") {
+                options.loadModules = false
+            } else if argument.hasBytes("--help") || argument.hasBytes("-h") {
+                options.showHelp = true
+            } else {
+                throw UsageError(description: "unknown option '" + printable(argument.utf8) + "'")
+            }
+            index += 1
+        }
+        return options
+    }
+}
+
+/// The boot-time job: read the command line and config, plan, load vfio-pci, bind, log.
+public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
+    public let options: BootOptions
+    public let io: IO
+    public var loader: Loader
+    public var log: Log
+
+    static var prefix: String { "earlybind: " }
+
+    /// The modules vfio-pci binding needs; their dependencies come along through libkmod.
+    public static var modules: [String] { ["vfio-pci"] }
+
+    public init(options: BootOptions, io: IO, loader: Loader, log: Log) {
+        self.options = options
+        self.io = io
+        self.loader = loader
+        self.log = log
+    }
+
+    public mutating func run() {
+        if let cmdline = try? io.read(options.cmdline), BootProgram.isSwitchedOff(cmdline) {
+            say("skipped: earlybind=off")
+            return
+        }
+        let text: [UInt8]
+        do { text = try io.read(options.config) } catch {
+            say(error.errno == ENOENT ? "no config at " + options.config + ": nothing to do" : error.description + ": nothing bound")
+            return
+        }
+        let config = Config.parse(text, file: options.config)
+        if !config.errors.isEmpty {
+            for error in config.errors { say(error.description) }
+            say(options.config + " has " + decimalString(config.errors.count) + " bad line(s): nothing bound")
+            return
+        }
+        if config.entries.isEmpty {
+            say("no devices configured in " + options.config)
+            return
+        }
+
+        let sysfs = Sysfs(root: options.sysfs, io: io)
+        var plan = BindPlan(entries: config.entries, sysfs: sysfs)
+        for id in plan.unmatchedIDs { say(id.description + ": no device has this ID") }
+        if !plan.toBind.isEmpty {
+            if let missing = prepareVFIO(sysfs) {
+                for index in plan.decisions.indices {
+                    if case .bind = plan.decisions[index].action {
+                        plan.decisions[index].action = .leave(.vfioUnavailable(missing))
+                    }
+                }
+            }
+        }
+
+        let binder = Binder(sysfs: sysfs)
+        var bound = 0, leftAlone = 0, failed = 0
+        for decision in plan.decisions {
+            let outcome: String
+            switch decision.action {
+            case .leave(let reason):
+                leftAlone += 1
+                outcome = "left alone: " + reason.description
+            case .bind(let forced):
+                let result = binder.bind(decision.address)
+                switch result {
+                case .bound, .alreadyBound: bound += 1
+                case .failed: failed += 1
+                }
+                outcome = result.description + (forced ? " (forced)" : "")
+            }
+            say(BootProgram.subject(decision) + ": " + outcome)
+        }
+        say("done: " + decimalString(bound) + " on vfio-pci, " + decimalString(leftAlone) + " left alone, "
+            + decimalString(failed) + " failed")
+    }
+
+    /// Loads vfio-pci unless told not to; returns why it is unusable, or nil when its driver is registered.
+    private mutating func prepareVFIO(_ sysfs: Sysfs<IO>) -> String? {
+        var problem: String? = nil
+        if options.loadModules {
+            for module in BootProgram.modules {
+                let result = loader.load(module)
+                if !result.isAvailable { problem = module + ": " + result.description }
+            }
+        }
+        if sysfs.isDriverRegistered(.vfioPCI) { return nil }
+        return problem ?? "no vfio-pci driver in " + sysfs.root + "/bus/pci/drivers"
+    }
+
+    private mutating func say(_ text: String) {
+        log.line(BootProgram.prefix + text)
+    }
+
+    static func subject(_ decision: Decision) -> String {
+        guard let device = decision.device else { return decision.address.description }
+        return decision.address.description + " [" + device.id.description + "]"
+    }
+
+    /// True when the command line holds the word `earlybind=off`.
+    static func isSwitchedOff(_ cmdline: [UInt8]) -> Bool {
+        fields(cmdline[...]).contains { $0.elementsEqual("earlybind=off".utf8) }
+    }
+}

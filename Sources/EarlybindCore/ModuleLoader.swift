@@ -1,0 +1,79 @@
+import CKmod
+
+/// How loading one kernel module ended.
+public enum ModuleLoadResult: Sendable {
+    case inserted
+    case alreadyLoaded
+    case builtIn
+    case blacklisted
+    case failed(String)
+
+    public var isAvailable: Bool {
+        switch self {
+        case .inserted, .alreadyLoaded, .builtIn: return true
+        case .blacklisted, .failed: return false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .inserted: return "inserted"
+        case .alreadyLoaded: return "already loaded"
+        case .builtIn: return "built in"
+        case .blacklisted: return "blacklisted"
+        case .failed(let cause): return cause
+        }
+    }
+}
+
+/// Loads kernel modules; the binder's only way to reach the module system.
+public protocol ModuleLoader {
+    mutating func load(_ name: String) -> ModuleLoadResult
+}
+
+/// Loads modules through libkmod, the way `modprobe` does, honouring blacklists.
+public final class KmodLoader: ModuleLoader {
+    private let context: OpaquePointer?
+
+    /// Uses `/lib/modules/$(uname -r)` and the default configuration directories.
+    public init() {
+        context = kmod_new(nil, nil)
+    }
+
+    deinit {
+        if let context { kmod_unref(context) }
+    }
+
+    public func load(_ name: String) -> ModuleLoadResult {
+        guard let context else { return .failed("could not create a libkmod context") }
+        var list: OpaquePointer? = nil
+        let lookup = kmod_module_new_from_lookup(context, name, &list)
+        if lookup < 0 { return .failed("could not look up '" + name + "': " + errorText(-lookup)) }
+        guard let list else { return .failed("module '" + name + "' not found") }
+        defer { kmod_module_unref_list(list) }
+
+        var result = ModuleLoadResult.failed("module '" + name + "' not found")
+        var entry: OpaquePointer? = list
+        while let current = entry {
+            guard let module = kmod_module_get_module(current) else { break }
+            defer { kmod_module_unref(module) }
+            let moduleName = String(cString: kmod_module_get_name(module))
+            let state = kmod_module_get_initstate(module)
+            if state == Int32(KMOD_MODULE_BUILTIN.rawValue) {
+                return .builtIn
+            } else if state == Int32(KMOD_MODULE_LIVE.rawValue) {
+                return .alreadyLoaded
+            }
+            let flags = Int32(KMOD_PROBE_APPLY_BLACKLIST.rawValue)
+            let inserted = kmod_module_probe_insert_module(module, UInt32(flags), nil, nil, nil, nil)
+            if inserted == 0 { return .inserted }
+            if inserted == flags {
+                result = .blacklisted
+            } else {
+                result = .failed("could not insert '" + moduleName + "': " + errorText(-inserted))
+            }
+            entry = kmod_list_next(list, current)
+        }
+        return result
+    }
+}

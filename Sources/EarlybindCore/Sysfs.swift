@@ -1,0 +1,158 @@
+import CKmod
+
+/// A device's sysfs attribute that could not be understood.
+public struct SysfsFormatError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let content: String
+
+    public var description: String { "unexpected content '" + content + "' in '" + path + "'" }
+}
+
+/// Why a device could not be read.
+public enum DeviceReadError: Error, CustomStringConvertible, Sendable {
+    case system(SystemError)
+    case format(SysfsFormatError)
+
+    public var description: String {
+        switch self {
+        case .system(let error): return error.description
+        case .format(let error): return error.description
+        }
+    }
+}
+
+/// The PCI part of sysfs, under an injectable root (`/sys` on a real system).
+public struct Sysfs<IO: FileIO> {
+    public let root: String
+    public let io: IO
+
+    public init(root: String = "/sys", io: IO) {
+        self.root = root
+        self.io = io
+    }
+
+    func devicePath(_ address: PCIAddress) -> String { root + "/bus/pci/devices/" + address.description }
+    func driverPath(_ driver: DriverName) -> String { root + "/bus/pci/drivers/" + driver.description }
+    var probePath: String { root + "/bus/pci/drivers_probe" }
+
+    /// Every PCI function the kernel lists, in address order.
+    public func addresses() throws(SystemError) -> [PCIAddress] {
+        var result: [PCIAddress] = []
+        for name in try io.list(root + "/bus/pci/devices") {
+            if let address = PCIAddress(parsing: Array(name.utf8)) { result.append(address) }
+        }
+        return result.sorted()
+    }
+
+    /// The device at `address`, or nil when the kernel does not list it.
+    public func device(_ address: PCIAddress) throws(DeviceReadError) -> PCIDevice? {
+        let path = devicePath(address)
+        if !io.exists(path) { return nil }
+        let vendor = try hexAttribute(path + "/vendor", maxDigits: 4)
+        let device = try hexAttribute(path + "/device", maxDigits: 4)
+        let classCode = try hexAttribute(path + "/class", maxDigits: 6)
+        return PCIDevice(
+            address: address,
+            id: PCIID(vendor: UInt16(vendor), device: UInt16(device)),
+            classCode: classCode,
+            isBootVGA: try isBootVGA(path),
+            iommuGroup: try iommuGroup(path),
+            driver: driver(of: address)
+        )
+    }
+
+    /// Every device, in address order; devices that vanish while being read are skipped.
+    public func allDevices() throws(DeviceReadError) -> [PCIDevice] {
+        let list: [PCIAddress]
+        do { list = try addresses() } catch { throw .system(error) }
+        var result: [PCIDevice] = []
+        for address in list {
+            if let device = try device(address) { result.append(device) }
+        }
+        return result
+    }
+
+    /// The addresses in IOMMU group `group`, in address order.
+    public func groupMembers(_ group: Int) throws(SystemError) -> [PCIAddress] {
+        var result: [PCIAddress] = []
+        for name in try io.list(root + "/kernel/iommu_groups/" + decimalString(group) + "/devices") {
+            if let address = PCIAddress(parsing: Array(name.utf8)) { result.append(address) }
+        }
+        return result.sorted()
+    }
+
+    /// The driver bound to the device now, from its `driver` link.
+    public func driver(of address: PCIAddress) -> DriverName? {
+        guard let target = try? io.readLink(devicePath(address) + "/driver") else { return nil }
+        return DriverName(bytes: lastComponent(target))
+    }
+
+    /// Whether a PCI driver of that name is registered (its module is loaded or built in).
+    public func isDriverRegistered(_ driver: DriverName) -> Bool {
+        io.exists(driverPath(driver))
+    }
+
+    public func setDriverOverride(_ address: PCIAddress, to driver: DriverName) throws(SystemError) {
+        try io.write(devicePath(address) + "/driver_override", driver.bytes + [ASCII.newline])
+    }
+
+    /// Writing a lone newline clears the override, so any matching driver may bind again.
+    public func clearDriverOverride(_ address: PCIAddress) throws(SystemError) {
+        try io.write(devicePath(address) + "/driver_override", [ASCII.newline])
+    }
+
+    public func unbind(_ address: PCIAddress, from driver: DriverName) throws(SystemError) {
+        try io.write(driverPath(driver) + "/unbind", Array(address.description.utf8))
+    }
+
+    /// Asks the kernel to attach a driver. Succeeds even when no driver took the
+    /// device: read the `driver` link afterwards.
+    public func probe(_ address: PCIAddress) throws(SystemError) {
+        try io.write(probePath, Array(address.description.utf8))
+    }
+
+    private func hexAttribute(_ path: String, maxDigits: Int) throws(DeviceReadError) -> UInt32 {
+        let content: [UInt8]
+        do { content = try io.read(path) } catch { throw .system(error) }
+        let text = trimmed(content)
+        guard text.count > 2, text[text.startIndex] == 0x30, text[text.startIndex + 1] | 0x20 == 0x78,
+              let value = parseHex(text.dropFirst(2), maxDigits: maxDigits)
+        else { throw .format(SysfsFormatError(path: path, content: printable(text))) }
+        return value
+    }
+
+    private func isBootVGA(_ devicePath: String) throws(DeviceReadError) -> Bool {
+        let path = devicePath + "/boot_vga"
+        if !io.exists(path) { return false }
+        let content: [UInt8]
+        do { content = try io.read(path) } catch { throw .system(error) }
+        let text = trimmed(content)
+        if text.elementsEqual("1".utf8) { return true }
+        if text.elementsEqual("0".utf8) { return false }
+        throw .format(SysfsFormatError(path: path, content: printable(text)))
+    }
+
+    private func iommuGroup(_ devicePath: String) throws(DeviceReadError) -> Int? {
+        let path = devicePath + "/iommu_group"
+        let target: [UInt8]
+        do { target = try io.readLink(path) } catch {
+            if error.errno == ENOENT { return nil }
+            throw .system(error)
+        }
+        let name = lastComponent(target)
+        guard let number = parseDecimal(name) else {
+            throw .format(SysfsFormatError(path: path, content: printable(target)))
+        }
+        return number
+    }
+}
+
+func parseDecimal<S: Collection>(_ digits: S) -> Int? where S.Element == UInt8 {
+    if digits.isEmpty || digits.count > 9 { return nil }
+    var value = 0
+    for byte in digits {
+        guard byte >= 0x30 && byte <= 0x39 else { return nil }
+        value = value * 10 + Int(byte - 0x30)
+    }
+    return value
+}

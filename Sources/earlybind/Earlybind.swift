@@ -1,0 +1,25 @@
+import ArgumentParser
+
+@main
+struct Earlybind: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "earlybind",
+        abstract: "Hand a GPU and the other functions of its card to vfio-pci at early boot.",
+        discussion: """
+            earlybind binds PCI devices to vfio-pci from the initramfs, before udev and \
+            before any GPU driver, so they can be passed through to a virtual machine. \
+            Devices are chosen by PCI address in /etc/earlybind.conf, one entry per line:
+
+              [DOMAIN:]BB:DD.F [vvvv:dddd] [force]   one device (bound only while it has that ID)
+              vvvv:dddd [force]                      every device with that ID
+
+            Each device is bound with every other endpoint of its IOMMU group. The boot GPU \
+            and groups holding storage, network or a host bridge are refused unless the \
+            entry ends with 'force'. Boot with earlybind=off to skip earlybind once.
+            """,
+        version: version,
+        subcommands: [Install.self]
+    )
+}

@@ -1,0 +1,85 @@
+import EarlybindCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An install-time file operation that failed.
+struct InstallError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Writes files so that each is either its old or its new content, never half of one:
+/// temp file in the same directory, fsync, rename. Never writes through a symlink.
+struct FileWriter {
+    /// Creates missing parent directories (mode 0755), like `mkdir -p`.
+    func makeDirectories(_ path: String) throws {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            var info = stat()
+            if lstat(current, &info) == 0 {
+                if info.st_mode & S_IFMT == S_IFDIR { continue }
+                if info.st_mode & S_IFMT == S_IFLNK, stat(current, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { continue }
+                throw InstallError(description: "could not create '\(current)': exists and is not a directory")
+            }
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw InstallError(description: "could not create '\(current)': \(errorText(errno))")
+            }
+        }
+    }
+
+    /// The file's bytes, or nil when it does not exist.
+    func contents(_ path: String) throws -> [UInt8]? {
+        do { return try PosixIO().read(path) } catch {
+            if error.errno == ENOENT { return nil }
+            throw InstallError(description: error.description)
+        }
+    }
+
+    func isSymlink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
+    }
+
+    func write(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
+        if isSymlink(path) {
+            throw InstallError(description: "refusing to write '\(path)': it is a symlink")
+        }
+        let directory = String(path[..<path.lastIndex(of: "/")!])
+        try makeDirectories(directory)
+        let temporary = path + ".earlybind-new"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        if fd < 0 { throw InstallError(description: "could not create '\(temporary)': \(errorText(errno))") }
+        var failure: String? = nil
+        var offset = 0
+        while offset < bytes.count && failure == nil {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno != EINTR { failure = "could not write '\(temporary)': \(errorText(errno))" }
+            } else {
+                offset += written
+            }
+        }
+        if failure == nil && fchmod(fd, mode) != 0 { failure = "could not chmod '\(temporary)': \(errorText(errno))" }
+        if failure == nil && fsync(fd) != 0 { failure = "could not sync '\(temporary)': \(errorText(errno))" }
+        close(fd)
+        if failure == nil && rename(temporary, path) != 0 {
+            failure = "could not rename '\(temporary)' to '\(path)': \(errorText(errno))"
+        }
+        if let failure {
+            unlink(temporary)
+            throw InstallError(description: failure)
+        }
+        syncDirectory(directory)
+    }
+
+    /// Makes the rename itself durable.
+    private func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import EarlybindCore
+import Foundation
+
+/// A device to put in a fake sysfs tree.
+public struct FakeDevice {
+    public var address: String
+    public var id: String
+    public var classCode: String
+    public var group: Int?
+    public var driver: String?
+    /// The driver the kernel would pick when nothing overrides it.
+    public var hostDriver: String?
+    public var bootVGA: Bool?
+
+    public init(_ address: String, id: String, class classCode: String, group: Int?, driver: String? = nil,
+                hostDriver: String? = nil, bootVGA: Bool? = nil) {
+        self.address = address
+        self.id = id
+        self.classCode = classCode
+        self.group = group
+        self.driver = driver
+        self.hostDriver = hostDriver ?? driver
+        self.bootVGA = bootVGA
+    }
+}
+
+/// A sysfs tree in a temporary directory, laid out like the kernel's:
+/// device directories under `devices/pci0000:00`, symlinks in `bus/pci/devices`,
+/// `iommu_group` and `driver` links, `kernel/iommu_groups/N/devices`.
+public final class FakeSysfs {
+    public let root: String
+    public private(set) var devices: [String: FakeDevice] = [:]
+
+    public init(_ devices: [FakeDevice], drivers: [String] = ["vfio-pci"]) throws {
+        root = NSTemporaryDirectory() + "earlybind-sysfs-" + UUID().uuidString
+        try make(root + "/bus/pci/devices")
+        try make(root + "/kernel/iommu_groups")
+        try write(root + "/bus/pci/drivers_probe", "")
+        for driver in Set(drivers + devices.compactMap(\.driver)) { try addDriver(driver) }
+        for device in devices { try add(device) }
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    public func addDriver(_ name: String) throws {
+        let path = root + "/bus/pci/drivers/" + name
+        try make(path)
+        try write(path + "/bind", "")
+        try write(path + "/unbind", "")
+    }
+
+    public func add(_ device: FakeDevice) throws {
+        devices[device.address] = device
+        let dir = root + "/devices/pci0000:00/" + device.address
+        try make(dir)
+        let parts = device.id.split(separator: ":")
+        try write(dir + "/vendor", "0x\(parts[0])\n")
+        try write(dir + "/device", "0x\(parts[1])\n")
+        try write(dir + "/class", "0x\(device.classCode)\n")
+        try write(dir + "/driver_override", "(null)\n")
+        if let bootVGA = device.bootVGA { try write(dir + "/boot_vga", bootVGA ? "1\n" : "0\n") }
+        try link(root + "/bus/pci/devices/" + device.address, to: "../../../devices/pci0000:00/" + device.address)
+        if let group = device.group {
+            let groupDir = root + "/kernel/iommu_groups/\(group)/devices"
+            try make(groupDir)
+            try link(groupDir + "/" + device.address, to: "../../../../devices/pci0000:00/" + device.address)
+            try link(dir + "/iommu_group", to: "../../../kernel/iommu_groups/\(group)")
+        }
+        if let driver = device.driver { try attach(device.address, to: driver) }
+    }
+
+    public func remove(_ path: String) throws {
+        try FileManager.default.removeItem(atPath: root + "/" + path)
+    }
+
+    /// Links the device to a driver, as the kernel does on bind.
+    public func attach(_ address: String, to driver: String) throws {
+        try link(root + "/devices/pci0000:00/" + address + "/driver", to: "../../../bus/pci/drivers/" + driver)
+    }
+
+    public func detach(_ address: String) throws {
+        try FileManager.default.removeItem(atPath: root + "/devices/pci0000:00/" + address + "/driver")
+    }
+
+    public func driver(of address: String) -> String? {
+        let path = root + "/devices/pci0000:00/" + address + "/driver"
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { return nil }
+        return String(target.split(separator: "/").last!)
+    }
+
+    public func isDriverRegistered(_ name: String) -> Bool {
+        FileManager.default.fileExists(atPath: root + "/bus/pci/drivers/" + name)
+    }
+
+    public func write(_ path: String, _ text: String) throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    private func make(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    private func link(_ path: String, to target: String) throws {
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
+    }
+}
