@@ -51,7 +51,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [
+                // Runs on machines without a Swift toolchain. ArgumentParser uses
+                // FoundationEssentials, whose static archive needs its support libraries.
                 .unsafeFlags(["-static-stdlib"], .when(configuration: .release)),
+                .linkedLibrary("_FoundationCShims", .when(configuration: .release)),
+                .linkedLibrary("_FoundationCollections", .when(configuration: .release)),
+                .linkedLibrary("swiftSynchronization", .when(configuration: .release)),
             ],
             plugins: ["EmbedHookFiles"]
         ),
