@@ -155,6 +155,7 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
         if options.loadModules {
             for module in BootProgram.modules {
                 let result = loader.load(module)
+                say(module + ": " + result.description)
                 if !result.isAvailable { problem = module + ": " + result.description }
             }
         }

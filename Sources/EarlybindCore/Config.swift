@@ -86,7 +86,8 @@ public struct Config: Sendable {
             var expected: PCIID? = nil
             if let second = rest.first {
                 guard let id = PCIID(parsing: second) else {
-                    let hint = isForceInAnyCase(second) ? "write 'force' in lowercase" : "expected a vvvv:dddd ID or 'force'"
+                    let hint = isForce(second) ? "'force' must come last, once"
+                        : isForceInAnyCase(second) ? "write 'force' in lowercase" : "expected a vvvv:dddd ID or 'force'"
                     throw LineError(message: "unexpected '\(printable(second))' after address \(address): \(hint)")
                 }
                 expected = id

@@ -2,7 +2,7 @@ import EarlybindCore
 import Foundation
 
 /// A device to put in a fake sysfs tree.
-public struct FakeDevice {
+public struct FakeDevice: Sendable {
     public var address: String
     public var id: String
     public var classCode: String

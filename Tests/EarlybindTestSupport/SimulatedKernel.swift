@@ -2,7 +2,7 @@ import EarlybindCore
 import Foundation
 
 /// A fault to inject into one sysfs write.
-public enum Fault: Equatable {
+public enum Fault: Equatable, Sendable {
     case errno(Int32)
     case shortWrite
 }
@@ -16,6 +16,11 @@ public final class SimulatedKernel: FileIO {
         public let path: String
         public let text: String
         public var description: String { "\(path) <- \(text.debugDescription)" }
+
+        public init(path: String, text: String) {
+            self.path = path
+            self.text = text
+        }
     }
 
     public let tree: FakeSysfs

@@ -1,0 +1,97 @@
+import EarlybindCore
+import EarlybindTestSupport
+import Foundation
+import Testing
+
+@Suite struct BootProgramTests {
+    /// Runs the boot job on a fake machine and returns its log lines, the kernel and the loader.
+    func boot(
+        _ devices: [FakeDevice], config: String?, cmdline: String = "BOOT_IMAGE=/vmlinuz intel_iommu=on",
+        vfioModule: ModuleLoadResult = .inserted, drivers: [String] = []
+    ) throws -> (lines: [String], kernel: SimulatedKernel, loader: FakeModuleLoader) {
+        let tree = try FakeSysfs(devices, drivers: drivers)
+        var options = BootOptions()
+        options.sysfs = tree.root
+        options.config = tree.root + "/earlybind.conf"
+        options.cmdline = tree.root + "/cmdline"
+        try tree.write(options.cmdline, cmdline + "\n")
+        if let config { try tree.write(options.config, config) }
+        let kernel = SimulatedKernel(tree)
+        var loader = FakeModuleLoader(onLoad: { _ in try? tree.addDriver("vfio-pci") })
+        loader.results["vfio-pci"] = vfioModule
+        var program = BootProgram(options: options, io: kernel, loader: loader, log: MemoryLog())
+        program.run()
+        let lines = program.log.lines.map { $0.replacingOccurrences(of: tree.root, with: "ROOT") }
+        return (lines, kernel, program.loader)
+    }
+
+    @Test func bindsTheGroupAndLogsOneLinePerDevice() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0 10de:1b02\n")
+        #expect(run.lines == [
+            "earlybind: vfio-pci: inserted",
+            "earlybind: 0000:03:00.0 [10de:1b02]: bound to vfio-pci (was nouveau)",
+            "earlybind: 0000:03:00.1 [10de:10ef]: bound to vfio-pci (was snd_hda_intel)",
+            "earlybind: done: 2 on vfio-pci, 0 left alone, 0 failed",
+        ])
+        #expect(run.loader.requested == ["vfio-pci"])
+    }
+
+    @Test func switchedOffOnTheCommandLine() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0\n", cmdline: "quiet earlybind=off splash")
+        #expect(run.lines == ["earlybind: skipped: earlybind=off"])
+        #expect(run.kernel.writes.isEmpty)
+        #expect(run.loader.requested.isEmpty)
+    }
+
+    @Test func similarWordsDoNotSwitchItOff() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0\n", cmdline: "earlybind=offline xearlybind=off")
+        #expect(run.lines.last == "earlybind: done: 2 on vfio-pci, 0 left alone, 0 failed")
+    }
+
+    @Test func configWithErrorsBindsNothing() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0\n03:00.9\nnvidia\n")
+        #expect(run.lines == [
+            "earlybind: ROOT/earlybind.conf:2: bad PCI address '03:00.9': the function number goes up to 7",
+            "earlybind: ROOT/earlybind.conf:3: 'nvidia' is neither a PCI address ([DOMAIN:]BB:DD.F) nor an ID (vvvv:dddd)",
+            "earlybind: ROOT/earlybind.conf has 2 bad line(s): nothing bound",
+        ])
+        #expect(run.kernel.writes.isEmpty)
+        #expect(run.loader.requested.isEmpty)
+    }
+
+    @Test func missingConfigDoesNothing() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: nil)
+        #expect(run.lines == ["earlybind: no config at ROOT/earlybind.conf: nothing to do"])
+    }
+
+    @Test func nothingToBindLoadsNoModule() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: "00:01.0\n")
+        #expect(run.loader.requested.isEmpty)
+        #expect(run.kernel.writes.isEmpty)
+        #expect(run.lines == [
+            "earlybind: 0000:00:01.0 [1234:1111]: left alone: boot VGA (add force to take it)",
+            "earlybind: done: 0 on vfio-pci, 1 left alone, 0 failed",
+        ])
+    }
+
+    @Test func withoutVFIONoOverrideIsWritten() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0\n", vfioModule: .failed("module 'vfio-pci' not found"))
+        #expect(run.kernel.writes.isEmpty)
+        #expect(run.lines[0] == "earlybind: vfio-pci: module 'vfio-pci' not found")
+        #expect(run.lines[1] == "earlybind: 0000:03:00.0 [10de:1b02]: left alone: vfio-pci is not available: vfio-pci: module 'vfio-pci' not found")
+    }
+
+    @Test func builtInVFIOCounts() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0\n", vfioModule: .builtIn, drivers: ["vfio-pci"])
+        #expect(run.lines.first == "earlybind: vfio-pci: built in")
+        #expect(run.lines.last == "earlybind: done: 2 on vfio-pci, 0 left alone, 0 failed")
+    }
+
+    @Test func eachDeviceLogsEvenWhenManyAreBound() throws {
+        let devices = (0..<12).map {
+            FakeDevice(String(format: "0000:%02x:00.0", $0 + 1), id: "10de:1b02", class: "030000", group: 10 + $0, driver: "nouveau")
+        }
+        let run = try boot(devices, config: "10de:1b02\n")
+        #expect(run.lines.filter { $0.contains("bound to vfio-pci (was nouveau)") }.count == 12)
+    }
+}

@@ -1,0 +1,115 @@
+@testable import EarlybindCore
+import EarlybindTestSupport
+import Testing
+
+@Suite struct PlanTests {
+    /// The plan for `config` on a fake machine, as "address: bind" / "address: leave: reason" lines.
+    func plan(_ devices: [FakeDevice], _ config: String) throws -> [String] {
+        let tree = try FakeSysfs(devices)
+        let parsed = Config.parse(Array(config.utf8), file: "test.conf")
+        #expect(parsed.errors.isEmpty)
+        let plan = BindPlan(entries: parsed.entries, sysfs: Sysfs(root: tree.root, io: PosixIO()))
+        return plan.decisions.map { decision in
+            switch decision.action {
+            case .bind(let forced): return "\(decision.address): bind" + (forced ? " forced" : "")
+            case .leave(let reason): return "\(decision.address): leave: \(reason.description)"
+            }
+        }
+    }
+
+    @Test func addressTakesItsWholeGroupButNotTheBridge() throws {
+        #expect(try plan(Fixtures.gpuWithAudio, "03:00.0 10de:1b02") == [
+            "0000:03:00.0: bind",
+            "0000:03:00.1: bind",
+        ])
+    }
+
+    @Test func oneOfTwoIdenticalGPUs() throws {
+        #expect(try plan(Fixtures.identicalGPUs, "0000:00:05.0") == [
+            "0000:00:05.0: bind",
+            "0000:00:05.1: bind",
+        ])
+    }
+
+    @Test func idSelectorTakesEveryMatchButNeverTheBootVGA() throws {
+        #expect(try plan(Fixtures.identicalGPUs, "1234:1111") == [
+            "0000:00:01.0: leave: boot VGA (add force to take it)",
+            "0000:00:03.0: bind",
+            "0000:00:05.0: bind",
+            "0000:00:05.1: bind",
+        ])
+    }
+
+    @Test func bootVGARefusedUnlessForced() throws {
+        #expect(try plan(Fixtures.gpuWithAudio, "00:01.0") == ["0000:00:01.0: leave: boot VGA (add force to take it)"])
+        #expect(try plan(Fixtures.gpuWithAudio, "00:01.0 force") == ["0000:00:01.0: bind forced"])
+    }
+
+    @Test func groupWithStorageRefusedUnlessForced() throws {
+        let refusal = "IOMMU group 7 also holds storage 0000:00:1f.2 (add force to take it)"
+        #expect(try plan(Fixtures.groupWithSATA, "00:1f.4") == [
+            "0000:00:1f.2: leave: \(refusal)",
+            "0000:00:1f.4: leave: \(refusal)",
+        ])
+        #expect(try plan(Fixtures.groupWithSATA, "00:1f.4 force") == [
+            "0000:00:1f.2: bind forced",
+            "0000:00:1f.4: bind forced",
+        ])
+    }
+
+    @Test func storageNamedOnItsOwnIsTheAdminsChoice() throws {
+        let devices = [FakeDevice("0000:04:00.0", id: "144d:a808", class: "010802", group: 9, driver: "nvme")]
+        #expect(try plan(devices, "04:00.0") == ["0000:04:00.0: bind"])
+    }
+
+    @Test func groupWithHostBridgeRefused() throws {
+        let devices = [
+            FakeDevice("0000:00:00.0", id: "8086:29c0", class: "060000", group: 0),
+            FakeDevice("0000:00:02.0", id: "8086:3e92", class: "030000", group: 0, driver: "i915"),
+        ]
+        #expect(try plan(devices, "00:02.0 8086:3e92") == [
+            "0000:00:02.0: leave: IOMMU group 0 also holds host bridge 0000:00:00.0 (add force to take it)",
+        ])
+    }
+
+    @Test func noIOMMUGroupIsNeverBoundEvenForced() throws {
+        #expect(try plan(Fixtures.noIOMMU, "03:00.0 force") == [
+            "0000:03:00.0: leave: no IOMMU group (is the IOMMU on? intel_iommu=on on Intel)",
+        ])
+    }
+
+    @Test func hardwareChangedIsLeftAloneAndVetoesItsGroup() throws {
+        #expect(try plan(Fixtures.gpuWithAudio, "03:00.0 10de:2204\n03:00.1") == [
+            "0000:03:00.0: leave: ID differs from the expected 10de:2204 (hardware changed?)",
+            "0000:03:00.1: leave: IOMMU group 3 also holds 0000:03:00.0, whose ID changed",
+        ])
+    }
+
+    @Test func absentAddressAndUnmatchedID() throws {
+        let tree = try FakeSysfs(Fixtures.gpuWithAudio)
+        let parsed = Config.parse(Array("0000:0a:00.0\nabcd:ef01\n".utf8), file: "t")
+        let plan = BindPlan(entries: parsed.entries, sysfs: Sysfs(root: tree.root, io: PosixIO()))
+        #expect(plan.decisions.count == 1)
+        #expect(plan.decisions[0].address.description == "0000:0a:00.0")
+        #expect(plan.decisions[0].device == nil)
+        #expect(plan.unmatchedIDs.map(\.description) == ["abcd:ef01"])
+    }
+
+    @Test func duplicatesAndOverlapsGiveOneDecisionPerDevice() throws {
+        #expect(try plan(Fixtures.gpuWithAudio, "03:00.0\n0000:03:00.0\n03:00.1\n10DE:1B02\n10de:10ef") == [
+            "0000:03:00.0: bind",
+            "0000:03:00.1: bind",
+        ])
+    }
+
+    @Test func forceOnAnyEntryOfTheGroupForcesTheGroup() throws {
+        #expect(try plan(Fixtures.groupWithSATA, "00:1f.4\n10de:1b02 force") == [
+            "0000:00:1f.2: bind forced",
+            "0000:00:1f.4: bind forced",
+        ])
+    }
+
+    @Test func bridgeNamedDirectlyIsRefused() throws {
+        #expect(try plan(Fixtures.gpuWithAudio, "00:01.1") == ["0000:00:01.1: leave: PCI bridge: bridges are never bound"])
+    }
+}
