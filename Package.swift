@@ -70,5 +70,9 @@ let package = Package(
             name: "EarlybindCoreTests",
             dependencies: ["EarlybindCore", "EarlybindTestSupport"]
         ),
+        .testTarget(
+            name: "EarlybindCLITests",
+            dependencies: ["earlybind", "EarlybindCore", "EarlybindTestSupport"]
+        ),
     ]
 )

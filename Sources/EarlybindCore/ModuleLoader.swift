@@ -35,9 +35,9 @@ public protocol ModuleLoader {
 public final class KmodLoader: ModuleLoader {
     private let context: OpaquePointer?
 
-    /// Uses `/lib/modules/$(uname -r)` and the default configuration directories.
-    public init() {
-        context = kmod_new(nil, nil)
+    /// Uses `modulesDirectory` (default `/lib/modules/$(uname -r)`) and the default configuration directories.
+    public init(modulesDirectory: String? = nil) {
+        context = modulesDirectory.map { kmod_new($0, nil) } ?? kmod_new(nil, nil)
     }
 
     deinit {
