@@ -33,11 +33,13 @@ public protocol ModuleLoader {
 
 /// Loads modules through libkmod, the way `modprobe` does, honouring blacklists.
 public final class KmodLoader: ModuleLoader {
-    private let context: OpaquePointer?
+    private let modulesDirectory: String?
+    /// Created on first use: `kmod_new` reads every modprobe.d file, work a boot with nothing to bind skips.
+    private var context: OpaquePointer? = nil
 
     /// Uses `modulesDirectory` (default `/lib/modules/$(uname -r)`) and the default configuration directories.
     public init(modulesDirectory: String? = nil) {
-        context = modulesDirectory.map { kmod_new($0, nil) } ?? kmod_new(nil, nil)
+        self.modulesDirectory = modulesDirectory
     }
 
     deinit {
@@ -45,6 +47,7 @@ public final class KmodLoader: ModuleLoader {
     }
 
     public func load(_ name: String) -> ModuleLoadResult {
+        if context == nil { context = modulesDirectory.map { kmod_new($0, nil) } ?? kmod_new(nil, nil) }
         guard let context else { return .failed("could not create a libkmod context") }
         var list: OpaquePointer? = nil
         let lookup = kmod_module_new_from_lookup(context, name, &list)

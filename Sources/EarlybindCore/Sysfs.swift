@@ -61,13 +61,12 @@ public struct Sysfs<IO: FileIO> {
         )
     }
 
-    /// Every device, in address order; devices that vanish while being read are skipped.
-    public func allDevices() throws(DeviceReadError) -> [PCIDevice] {
-        let list: [PCIAddress]
-        do { list = try addresses() } catch { throw .system(error) }
+    /// Every device that can be read, in address order. A device that vanishes or
+    /// cannot be read is skipped: nothing could be matched against it anyway.
+    public func allDevices() throws(SystemError) -> [PCIDevice] {
         var result: [PCIDevice] = []
-        for address in list {
-            if let device = try device(address) { result.append(device) }
+        for address in try addresses() {
+            if let device = try? device(address) { result.append(device) }
         }
         return result
     }

@@ -10,14 +10,17 @@ struct Earlybind: ParsableCommand {
         discussion: """
             earlybind binds PCI devices to vfio-pci from the initramfs, before udev and \
             before any GPU driver, so they can be passed through to a virtual machine. \
-            Devices are chosen by PCI address in /etc/earlybind.conf, one entry per line:
+            It reads /etc/earlybind.conf, one entry per line, # for comments:
 
-              [DOMAIN:]BB:DD.F [vvvv:dddd] [force]   one device (bound only while it has that ID)
-              vvvv:dddd [force]                      every device with that ID
+              [DOMAIN:]BB:DD.F [vvvv:dddd] [force]
+              vvvv:dddd [force]
 
-            Each device is bound with every other endpoint of its IOMMU group. The boot GPU \
-            and groups holding storage, network or a host bridge are refused unless the \
-            entry ends with 'force'. Boot with earlybind=off to skip earlybind once.
+            The first form selects one device by address (and, with an ID, only while it \
+            still has that ID); the second every device with that ID. Each device is bound \
+            with every other endpoint of its IOMMU group. The boot GPU and groups holding \
+            storage, network or a host bridge are refused unless the entry ends with \
+            'force'. Boot with earlybind=off on the kernel command line to skip it once; \
+            'dmesg | grep earlybind:' shows what it did at boot.
             """,
         version: version,
         subcommands: [Install.self]
