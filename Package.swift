@@ -26,6 +26,10 @@ let package = Package(
             providers: [.apt(["libkmod-dev"])]
         ),
         .target(
+            name: "CPCINames",
+            linkerSettings: [.linkedLibrary("pci")]
+        ),
+        .target(
             name: "EarlybindCore",
             dependencies: ["CKmod"]
         ),
@@ -48,6 +52,7 @@ let package = Package(
             name: "earlybind",
             dependencies: [
                 "EarlybindCore",
+                "CPCINames",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [

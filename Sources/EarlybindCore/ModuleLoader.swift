@@ -26,6 +26,20 @@ public enum ModuleLoadResult: Sendable {
     }
 }
 
+/// Where a kernel module stands.
+public enum ModuleState: Sendable {
+    case loaded, builtIn, available, notFound
+
+    public var code: String {
+        switch self {
+        case .loaded: return "loaded"
+        case .builtIn: return "built_in"
+        case .available: return "not_loaded"
+        case .notFound: return "missing"
+        }
+    }
+}
+
 /// Loads kernel modules; the binder's only way to reach the module system.
 public protocol ModuleLoader {
     mutating func load(_ name: String) -> ModuleLoadResult
@@ -46,9 +60,29 @@ public final class KmodLoader: ModuleLoader {
         if let context { kmod_unref(context) }
     }
 
-    public func load(_ name: String) -> ModuleLoadResult {
+    /// Where a module stands, without loading anything.
+    public func state(_ name: String) -> ModuleState {
+        guard let context = openContext() else { return .notFound }
+        var list: OpaquePointer? = nil
+        if kmod_module_new_from_lookup(context, name, &list) < 0 { return .notFound }
+        guard let list else { return .notFound }
+        defer { kmod_module_unref_list(list) }
+        guard let module = kmod_module_get_module(list) else { return .notFound }
+        defer { kmod_module_unref(module) }
+        switch kmod_module_get_initstate(module) {
+        case Int32(KMOD_MODULE_BUILTIN.rawValue): return .builtIn
+        case Int32(KMOD_MODULE_LIVE.rawValue), Int32(KMOD_MODULE_COMING.rawValue): return .loaded
+        default: return kmod_module_get_path(module) == nil ? .notFound : .available
+        }
+    }
+
+    private func openContext() -> OpaquePointer? {
         if context == nil { context = modulesDirectory.map { kmod_new($0, nil) } ?? kmod_new(nil, nil) }
-        guard let context else { return .failed("could not create a libkmod context") }
+        return context
+    }
+
+    public func load(_ name: String) -> ModuleLoadResult {
+        guard let context = openContext() else { return .failed("could not create a libkmod context") }
         var list: OpaquePointer? = nil
         let lookup = kmod_module_new_from_lookup(context, name, &list)
         if lookup < 0 { return .failed("could not look up '" + name + "': " + errorText(-lookup)) }

@@ -169,6 +169,14 @@ public struct PCIDevice: Sendable {
 public enum HostCriticalKind: Sendable {
     case storage, network, hostBridge
 
+    public var code: String {
+        switch self {
+        case .storage: return "storage"
+        case .network: return "network"
+        case .hostBridge: return "host_bridge"
+        }
+    }
+
     public var description: String {
         switch self {
         case .storage: return "storage"

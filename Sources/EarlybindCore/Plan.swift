@@ -11,6 +11,22 @@ public enum LeaveReason: Sendable {
     case groupMateChanged(group: Int, member: PCIAddress)
     case vfioUnavailable(String)
 
+    /// A stable snake_case code for JSON output and scripts.
+    public var code: String {
+        switch self {
+        case .absent: return "absent"
+        case .hardwareChanged: return "hardware_changed"
+        case .unreadable: return "unreadable"
+        case .bridge: return "bridge"
+        case .noIOMMUGroup: return "no_iommu_group"
+        case .bootVGA: return "boot_vga"
+        case .groupHoldsBootVGA: return "group_holds_boot_vga"
+        case .groupHolds(let kind, _, _): return "group_holds_" + kind.code
+        case .groupMateChanged: return "group_mate_changed"
+        case .vfioUnavailable: return "vfio_unavailable"
+        }
+    }
+
     public var description: String {
         let forceHint = " (add force to take it)"
         switch self {
@@ -126,6 +142,20 @@ public struct BindPlan: Sendable {
         unmatchedIDs = unmatched
     }
 
+    /// The safety rule a group breaks, if any: it holds the boot VGA, or storage,
+    /// network or a host bridge that was not itself asked for. `force` lifts these.
+    public static func safetyRefusal(
+        group: Int, members: [PCIDevice], isRequested: (PCIAddress) -> Bool
+    ) -> LeaveReason? {
+        if let vga = members.first(where: { $0.isBootVGA }) {
+            return .groupHoldsBootVGA(group: group, member: vga.address)
+        }
+        for member in members where !isRequested(member.address) {
+            if let kind = member.hostCriticalKind { return .groupHolds(kind: kind, group: group, member: member.address) }
+        }
+        return nil
+    }
+
     /// Decides every endpoint of one IOMMU group together: a group is passed through whole or not at all.
     private static func decideGroup<IO: FileIO>(
         _ group: Int, around requested: PCIDevice, requests: AddressMap<Request>,
@@ -151,15 +181,7 @@ public struct BindPlan: Sendable {
             groupRefusal = .groupMateChanged(group: group, member: changed.address)
         }
         if groupRefusal == nil && !forced {
-            if let vga = members.first(where: { $0.isBootVGA }) {
-                groupRefusal = .groupHoldsBootVGA(group: group, member: vga.address)
-            } else {
-                for member in members where requests[member.address] == nil {
-                    guard let kind = member.hostCriticalKind else { continue }
-                    groupRefusal = .groupHolds(kind: kind, group: group, member: member.address)
-                    break
-                }
-            }
+            groupRefusal = BindPlan.safetyRefusal(group: group, members: members) { requests[$0] != nil }
         }
 
         var result: [Decision] = []

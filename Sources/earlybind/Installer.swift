@@ -116,24 +116,13 @@ struct Installer {
 
     func grubDropIn() -> String {
         var flags: [String] = []
-        if cpuVendor() == "GenuineIntel" { flags.append("intel_iommu=on") }
+        if Host(root: root, sysfsRoot: "/sys").cpuVendor == "GenuineIntel" { flags.append("intel_iommu=on") }
         flags.append("iommu=pt")
         return """
             \(Installer.marker): turns the IOMMU on for vfio-pci passthrough.
             GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT \(flags.joined(separator: " "))"
 
             """
-    }
-
-    /// `vendor_id` of the first CPU, from the root's `/proc/cpuinfo` when a staged one exists.
-    func cpuVendor() -> String? {
-        let staged = root.resolve("/proc/cpuinfo")
-        let bytes = (try? files.contents(staged)) ?? (try? files.contents("/proc/cpuinfo")) ?? nil
-        guard let bytes else { return nil }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("vendor_id") {
-            return line.split(separator: ":").last.map { String($0.drop { $0 == " " || $0 == "\t" }) }
-        }
-        return nil
     }
 
     private func checkConfig() throws {

@@ -1,0 +1,138 @@
+import ArgumentParser
+import EarlybindCore
+
+extension Earlybind {
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Configure devices to be bound to vfio-pci at boot.",
+            discussion: """
+                Each SELECTOR is a PCI address (03:00.0 or 0000:03:00.0) or an ID \
+                (10de:1b02). An address brings the other functions of its slot and the \
+                other endpoints of its IOMMU group along: a VM gets a group whole. Each \
+                device is written to /etc/earlybind.conf by address with its current ID, \
+                so it is left alone if the hardware at that address changes. The \
+                admin's lines and comments are kept; the file is replaced atomically.
+
+                Refused unless --force: the boot GPU; taking the last display controller \
+                from the host; a group that also holds storage, network or a host \
+                bridge; a device without an IOMMU group while the IOMMU is on.
+
+                Then run 'earlybind install' to rebuild the initramfs, and reboot.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: ArgumentHelp("PCI addresses or vendor:device IDs.", valueName: "selector"))
+        var selectors: [String]
+
+        @Flag(name: .long, help: "Take the devices even where a safety rule refuses; recorded as 'force'.")
+        var force = false
+
+        @Flag(name: .long, help: "Show what would be added, and change nothing.")
+        var dryRun = false
+
+        func validate() throws {
+            for selector in selectors { _ = try Selection.parse(selector) }
+        }
+
+        func run() throws {
+            let host = options.host
+            let inventory = Inventory(host)
+            if let problem = inventory.problem { throw InstallError(description: "cannot list PCI devices: \(problem)") }
+            let loaded = try host.loadConfig()
+            if let errors = loaded?.config.errors, !errors.isEmpty {
+                throw InstallError(description: errors.map(\.description).joined(separator: "\n")
+                    + "\nfix \(host.configPath) first: nothing was changed")
+            }
+            let selection = try Selection(selectors, inventory: inventory, includeBootVGA: force)
+            let configured = Configured(host: host)
+            let refusals = AddSafety.refusals(selection, inventory: inventory, configured: configured.addresses)
+            if !refusals.isEmpty {
+                if !force {
+                    throw InstallError(description: refusals.joined(separator: "\n")
+                        + "\nnothing was changed; --force takes the devices anyway")
+                }
+                refusals.forEach { printError("warning: --force overrides: \($0)") }
+            }
+            if !inventory.iommuEnabled {
+                printError("warning: the IOMMU is off, so group safety cannot be checked yet; run 'earlybind groups' once it is on")
+            }
+
+            let names = PCINames()
+            var editor = ConfigEditor(loaded?.text ?? Array(Installer.configTemplate.utf8))
+            let existing = Set((loaded?.config.entries ?? []).compactMap { entry -> PCIAddress? in
+                if case .address(let address, _) = entry.selector { return address }
+                return nil
+            })
+            print(dryRun ? "would add to \(Config.defaultPath):" : "adding to \(Config.defaultPath):")
+            var added = 0
+            for device in selection.devices {
+                let view = DeviceView(device, names: names, configured: existing.contains(device.address))
+                view.lines().forEach { print($0) }
+                if existing.contains(device.address) {
+                    print("    already configured")
+                    continue
+                }
+                editor.append(device.address.description + " " + device.id.description + (force ? " force" : "")
+                    + "  # " + view.className + ": " + view.product)
+                added += 1
+            }
+            if added == 0 {
+                print("nothing to add: every device is already configured")
+                return
+            }
+            if dryRun {
+                print("dry run: \(host.configPath) was not changed")
+                return
+            }
+            try ConfigFile.write(editor.text, host: host)
+            print("wrote \(added) entr\(added == 1 ? "y" : "ies") to \(host.configPath)")
+            print("next: run 'earlybind install' to rebuild the initramfs, then reboot")
+        }
+    }
+}
+
+/// The safety rules of `add`, as sentences; empty when none is broken.
+enum AddSafety {
+    static func refusals(_ selection: Selection, inventory: Inventory, configured: [PCIAddress]) -> [String] {
+        var refusals: [String] = []
+        for device in selection.devices where device.isBootVGA {
+            refusals.append("\(device.address) is the boot GPU: the host would lose its console")
+        }
+        let displays = inventory.devices.filter(\.isDisplay)
+        let taken = Set(configured + selection.devices.map(\.address))
+        if !displays.isEmpty && displays.allSatisfy({ taken.contains($0.address) }) {
+            refusals.append("this would leave the host no display controller (class 03xx)")
+        }
+        var groups: [Int] = []
+        for device in selection.devices {
+            guard let group = device.iommuGroup else {
+                if inventory.iommuEnabled {
+                    refusals.append("\(device.address) has no IOMMU group although the IOMMU is on: vfio-pci cannot take it")
+                }
+                continue
+            }
+            if groups.contains(group) { continue }
+            groups.append(group)
+            let named = selection.named.map(\.address)
+            if case .groupHolds(let kind, _, let member)? = BindPlan.safetyRefusal(
+                group: group, members: inventory.members(of: group), isRequested: named.contains) {
+                refusals.append("IOMMU group \(group) also holds \(kind.description) \(member): the host needs it")
+            }
+        }
+        return refusals
+    }
+}
+
+/// Writes the config: atomically, keeping its mode.
+enum ConfigFile {
+    static func write(_ bytes: [UInt8], host: Host) throws {
+        try FileWriter().write(host.configPath, bytes, mode: 0o644)
+    }
+}
+
+func printError(_ line: String) {
+    var standardError = StandardErrorLog()
+    standardError.line(line)
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+
+/// Options every command takes: where sysfs is, and the root everything else is read and written under.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Read devices from this sysfs tree.", valueName: "DIR"))
+    var sysfs: String = "/sys"
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Read and write the config, installed files and boot/ under this root (and its proc/cmdline and proc/cpuinfo when present).",
+            valueName: "DIR"))
+    var root: String = "/"
+
+    func validate() throws {
+        guard InstallRoot(root) != nil else {
+            throw ValidationError("--root '\(root)': must be an absolute path of letters, digits and ./_+-@:,= only (it is written into a shell script)")
+        }
+        guard sysfs.hasPrefix("/") else {
+            throw ValidationError("--sysfs '\(sysfs)': must be an absolute path")
+        }
+    }
+
+    var host: Host { Host(root: InstallRoot(root)!, sysfsRoot: sysfs) }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import EarlybindCore
+
+extension Earlybind {
+    struct Groups: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every IOMMU group with its devices, and whether it can be passed through.",
+            discussion: """
+                A VM gets a whole IOMMU group or nothing. Each group is shown in numeric \
+                order with its devices: address, [vendor:device], class, driver in use, \
+                and marks for the boot VGA, bridges and devices earlybind is configured \
+                to bind. Names come from the system's pci.ids, as in lspci. A group that \
+                holds the boot VGA, storage, network or a host bridge is marked as not \
+                passable, with the reason.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Flag(name: .long, help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let host = options.host
+            let inventory = Inventory(host)
+            if let problem = inventory.problem { throw InstallError(description: "cannot list PCI devices: \(problem)") }
+            let configured = Configured(host: host)
+            let names = PCINames()
+
+            var groups: [(number: Int, refusal: LeaveReason?, devices: [DeviceView])] = []
+            for number in inventory.groups {
+                let members = inventory.members(of: number)
+                let refusal = inventory.refusal(ofGroup: number)
+                let views = members.map { device in
+                    DeviceView(device, names: names, configured: configured.contains(device.address),
+                               problem: device.isBridge ? nil : refusal.map { ($0.code, $0.description) })
+                }
+                groups.append((number, refusal, views))
+            }
+
+            if json {
+                print(JSON.object([
+                    ("iommu_enabled", .bool(inventory.iommuEnabled)),
+                    ("groups", .array(groups.map { group in
+                        .object([
+                            ("group", .int(group.number)),
+                            ("passable", .bool(group.refusal == nil && group.devices.contains { !$0.device.isBridge })),
+                            ("reason", .optional(group.refusal?.code ?? (group.devices.contains { !$0.device.isBridge } ? nil : "only_bridges"))),
+                            ("devices", .array(group.devices.map(\.json))),
+                        ])
+                    })),
+                ]).rendered())
+                return
+            }
+
+            guard inventory.iommuEnabled else {
+                print(IOMMUAdvice.off(host: host, inventory: inventory))
+                return
+            }
+            for group in groups {
+                let verdict: String
+                if !group.devices.contains(where: { !$0.device.isBridge }) {
+                    verdict = "only bridges"
+                } else if let refusal = group.refusal {
+                    verdict = "not passable: " + refusal.description.replacingAll(" (add force to take it)", with: "")
+                        .replacingAll("IOMMU group \(group.number) also ", with: "")
+                } else {
+                    verdict = "passable"
+                }
+                print("IOMMU group \(group.number): \(verdict)".fitted(80).trimmedRight())
+                for view in group.devices { view.lines().forEach { print($0) } }
+            }
+            if !configured.problems.isEmpty {
+                print("")
+                configured.problems.forEach { print("warning: \($0)") }
+            }
+        }
+    }
+}
+
+/// The addresses the config selects, expanded to their groups as the boot binder will.
+struct Configured {
+    private(set) var addresses: [PCIAddress] = []
+    private(set) var plan: BindPlan? = nil
+    private(set) var config: Config? = nil
+    /// Why the config could not be read or has errors.
+    private(set) var problems: [String] = []
+
+    init(host: Host) {
+        do {
+            guard let loaded = try host.loadConfig() else { return }
+            config = loaded.config
+            problems = loaded.config.errors.map(\.description)
+            let plan = BindPlan(entries: loaded.config.entries, sysfs: host.sysfs)
+            self.plan = plan
+            addresses = plan.decisions.map(\.address)
+        } catch {
+            problems = ["\(error)"]
+        }
+    }
+
+    func contains(_ address: PCIAddress) -> Bool { addresses.contains(address) }
+}
+
+enum IOMMUAdvice {
+    /// What to do when the kernel shows no IOMMU groups.
+    static func off(host: Host, inventory: Inventory) -> String {
+        """
+        IOMMU is off: \(host.sysfs.root)/kernel/iommu_groups is empty, so no device can be passed through.
+        To turn it on:
+          1. enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware setup;
+          2. \(commandLineStep(cpuVendor: host.cpuVendor));
+          3. reboot and run 'earlybind groups' again.
+        \(inventory.devices.count) PCI devices were found.
+        """
+    }
+
+    /// The kernel flag the CPU needs: Intel's IOMMU is off unless asked for, AMD's is on by default.
+    static func neededFlag(cpuVendor: String?) -> String? {
+        cpuVendor == "AuthenticAMD" ? nil : "intel_iommu=on"
+    }
+
+    static func commandLineStep(cpuVendor: String?) -> String {
+        switch cpuVendor {
+        case "AuthenticAMD":
+            return "AMD: the kernel turns AMD-Vi on by itself; make sure amd_iommu=off is not on the kernel command line"
+        case "GenuineIntel":
+            return "Intel: boot with intel_iommu=on ('earlybind install' adds it through a GRUB drop-in)"
+        default:
+            return "on Intel, boot with intel_iommu=on ('earlybind install' adds it through a GRUB drop-in)"
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import CPCINames
+import EarlybindCore
+
+/// Vendor, device and class names through libpci, as lspci shows them.
+final class PCINames {
+    private let names: OpaquePointer?
+
+    init() {
+        names = eb_pci_names_open()
+    }
+
+    deinit {
+        eb_pci_names_close(names)
+    }
+
+    func vendor(_ id: PCIID) -> String? {
+        lookup { eb_pci_vendor_name(names, UInt32(id.vendor), $0, $1) }
+    }
+
+    func device(_ id: PCIID) -> String? {
+        lookup { eb_pci_device_name(names, UInt32(id.vendor), UInt32(id.device), $0, $1) }
+    }
+
+    /// The class name of the 16-bit class and subclass, e.g. "VGA compatible controller".
+    func `class`(_ classCode: UInt32) -> String? {
+        lookup { eb_pci_class_name(names, classCode >> 8, $0, $1) }
+    }
+
+    /// "Vendor Device" as lspci prints them, numbers where the database has no name.
+    func product(_ id: PCIID) -> String {
+        let vendorName = vendor(id) ?? "Vendor " + hex4(id.vendor)
+        let deviceName = device(id) ?? "Device " + hex4(id.device)
+        return vendorName + " " + deviceName
+    }
+
+    private func lookup(_ call: (UnsafeMutablePointer<CChar>, Int32) -> Int32) -> String? {
+        guard names != nil else { return nil }
+        var buffer = [CChar](repeating: 0, count: 256)
+        let found = buffer.withUnsafeMutableBufferPointer { call($0.baseAddress!, Int32($0.count)) }
+        guard found != 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// Lowercase hex, zero-padded to `width` digits.
+func hexDigits(_ value: UInt32, width: Int) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: max(0, width - digits.count)) + digits
+}
+
+func hex4(_ value: UInt16) -> String { hexDigits(UInt32(value), width: 4) }
+
+func classHex(_ classCode: UInt32) -> String { hexDigits(classCode, width: 6) }

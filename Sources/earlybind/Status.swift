@@ -1,0 +1,254 @@
+import ArgumentParser
+import EarlybindCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Earlybind {
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Is the GPU ready for the VM? If not, why not.",
+            discussion: """
+                Checks the IOMMU (groups, kernel flags, CPU vendor, firmware table), the \
+                vfio modules, the installation (hook, init-top script, initramfs images \
+                newer than the config) and every configured device: present, ID as \
+                expected, IOMMU group, driver, and when it is not on vfio-pci, why. Shows \
+                earlybind's lines from this boot's kernel log when it can read it (root).
+
+                Exit status: 0 when every configured device is on vfio-pci (or none is \
+                configured), 1 when one is not, 2 when sysfs or the config cannot be read.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Flag(name: .long, help: "Print JSON.")
+        var json = false
+
+        @Option(name: .long, help: .hidden)
+        var kernelLog: String = "/dev/kmsg"
+
+        func run() throws {
+            let report = StatusReport(host: options.host, kernelLogPath: kernelLog)
+            print(json ? report.json.rendered() : report.text)
+            if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+        }
+    }
+}
+
+/// Everything `status` finds out, computed once and shown as text or JSON.
+struct StatusReport {
+    static let modules = ["vfio_pci", "vfio_pci_core", "vfio", "vfio_iommu_type1"]
+
+    let host: Host
+    let inventory: Inventory
+    let cmdline: [String]
+    let cpuVendor: String?
+    let firmwareTable: String
+    let firmwareTablePresent: Bool
+    let moduleStates: [(name: String, state: String)]
+    let modulesNote: String?
+    let hookInstalled: Bool
+    let initTopInstalled: Bool
+    let configExists: Bool
+    let configErrors: [String]
+    let configReadError: String?
+    let outdatedImages: [String]
+    let images: [String]
+    let kernelLog: [String]?
+    let devices: [DeviceView]
+    /// ID selectors of the config that match no device.
+    let unmatchedIDs: [String]
+
+    init(host: Host, kernelLogPath: String) {
+        self.host = host
+        inventory = Inventory(host)
+        cmdline = host.cmdline
+        cpuVendor = host.cpuVendor
+        firmwareTable = cpuVendor == "AuthenticAMD" ? "IVRS" : "DMAR"
+        firmwareTablePresent = host.sysfs.io.exists(host.sysfs.root + "/firmware/acpi/tables/" + firmwareTable)
+
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let modulesDirectory = host.root.resolve("/lib/modules/" + release)
+        let haveModules = PosixIO().exists(modulesDirectory)
+        modulesNote = haveModules ? nil : "no \(modulesDirectory): cannot tell built-in from missing modules"
+        let loader = KmodLoader(modulesDirectory: modulesDirectory)
+        moduleStates = StatusReport.modules.map { name in
+            let module = host.sysfs.root + "/module/" + name
+            if host.sysfs.io.exists(module + "/initstate") { return (name, "loaded") }
+            if host.sysfs.io.exists(module) { return (name, "built_in") }
+            return (name, haveModules ? loader.state(name).code : "unknown")
+        }
+
+        hookInstalled = host.file(Installer.hookPath) != nil
+        initTopInstalled = host.file(Installer.initTopPath) != nil
+        images = host.list("/boot").filter { $0.hasPrefix("initrd.img-") }.map { "/boot/" + $0 }
+        let configTime = host.modificationTime(host.configPath)
+        outdatedImages = images.filter { image in
+            guard let configTime, let imageTime = host.modificationTime(host.root.resolve(image)) else { return false }
+            return imageTime < configTime
+        }
+        kernelLog = KernelLogReader.earlybindLines(path: kernelLogPath)
+
+        var loaded: (config: Config, text: [UInt8])? = nil
+        var readError: String? = nil
+        do { loaded = try host.loadConfig() } catch { readError = "\(error)" }
+        configReadError = readError
+        configExists = loaded != nil
+        configErrors = loaded?.config.errors.map(\.description) ?? []
+
+        let names = PCINames()
+        var views: [DeviceView] = []
+        if let config = loaded?.config {
+            let plan = BindPlan(entries: config.entries, sysfs: host.sysfs)
+            for decision in plan.decisions {
+                let device = decision.device ?? PCIDevice(
+                    address: decision.address, id: StatusReport.expectedID(decision.address, in: config) ?? PCIID(vendor: 0, device: 0),
+                    classCode: 0, isBootVGA: false, iommuGroup: nil, driver: nil)
+                var view = DeviceView(device, names: names, configured: true)
+                view.problem = StatusReport.problem(decision, configHasErrors: !configErrors.isEmpty, context: (
+                    off: cmdline.contains("earlybind=off"), installed: hookInstalled && initTopInstalled,
+                    outdated: !outdatedImages.isEmpty, log: kernelLog ?? []))
+                views.append(view)
+            }
+            unmatchedIDs = plan.unmatchedIDs.map(\.description)
+        } else {
+            unmatchedIDs = []
+        }
+        devices = views
+    }
+
+    /// The ID an address entry expects, for showing a device that is gone.
+    static func expectedID(_ address: PCIAddress, in config: Config) -> PCIID? {
+        for entry in config.entries {
+            if case .address(address, let expected) = entry.selector { return expected }
+        }
+        return nil
+    }
+
+    /// Why a configured device is not on vfio-pci, or nil when it is.
+    static func problem(
+        _ decision: Decision, configHasErrors: Bool,
+        context: (off: Bool, installed: Bool, outdated: Bool, log: [String])
+    ) -> (code: String, message: String)? {
+        if let device = decision.device, device.driver == .vfioPCI { return nil }
+        if case .leave(let reason) = decision.action { return (reason.code, reason.description) }
+        if configHasErrors { return ("config_invalid", "the config has errors, so nothing is bound at boot") }
+        if context.off { return ("earlybind_off", "earlybind=off is on this boot's kernel command line") }
+        if !context.installed { return ("not_installed", "earlybind is not installed: run 'earlybind install'") }
+        let subject = "earlybind: " + decision.address.description + " "
+        if let line = context.log.last(where: { $0.hasPrefix(subject) && $0.contains(": not bound: ") }) {
+            return ("bind_failed", "at boot: " + line.dropFirst("earlybind: ".count))
+        }
+        if context.outdated {
+            return ("initramfs_outdated", "the config is newer than the initramfs: run 'earlybind install' and reboot")
+        }
+        if let driver = decision.device?.driver {
+            return ("other_driver", "taken by \(driver) (reboot after 'earlybind install', or see the boot lines)")
+        }
+        return ("no_driver", "no driver is bound (reboot after 'earlybind install')")
+    }
+
+    var ready: Bool { devices.allSatisfy { $0.problem == nil } && configErrors.isEmpty && unmatchedIDs.isEmpty }
+
+    var exitCode: Int32 {
+        if inventory.problem != nil || configReadError != nil { return 2 }
+        return ready ? 0 : 1
+    }
+
+    var iommuFlags: [String] {
+        cmdline.filter { $0.hasPrefix("intel_iommu=") || $0.hasPrefix("amd_iommu=") || $0.hasPrefix("iommu=") || $0 == "earlybind=off" }
+    }
+
+    var json: JSON {
+        let needed = IOMMUAdvice.neededFlag(cpuVendor: cpuVendor)
+        return .object([
+            ("ready", .bool(ready)),
+            ("iommu", .object([
+                ("enabled", .bool(inventory.iommuEnabled)),
+                ("groups", .int(inventory.groups.count)),
+                ("cpu_vendor", .optional(cpuVendor)),
+                ("needed_flag", .optional(needed)),
+                ("needed_flag_present", .bool(needed.map(cmdline.contains) ?? true)),
+                ("kernel_flags", .array(iommuFlags.map(JSON.string))),
+                ("firmware_table", .string(firmwareTable)),
+                ("firmware_table_present", .bool(firmwareTablePresent)),
+            ])),
+            ("modules", .array(moduleStates.map { .object([("name", .string($0.name)), ("state", .string($0.state))]) })),
+            ("installation", .object([
+                ("hook", .bool(hookInstalled)),
+                ("init_top", .bool(initTopInstalled)),
+                ("config", .string(Config.defaultPath)),
+                ("config_exists", .bool(configExists)),
+                ("config_errors", .array(configErrors.map(JSON.string))),
+                ("initramfs_images", .array(images.map(JSON.string))),
+                ("outdated_images", .array(outdatedImages.map(JSON.string))),
+            ])),
+            ("devices", .array(devices.map(\.json))),
+            ("unmatched_ids", .array(unmatchedIDs.map(JSON.string))),
+            ("kernel_log", kernelLog.map { .array($0.map(JSON.string)) } ?? .null),
+        ])
+    }
+
+    var text: String {
+        var lines: [String] = []
+        func row(_ label: String, _ value: String) { lines.append("  " + (label + ":").padding(16) + value) }
+
+        lines.append("IOMMU")
+        if inventory.iommuEnabled {
+            row("groups", "\(inventory.groups.count) in \(host.sysfs.root)/kernel/iommu_groups")
+        } else {
+            row("groups", "none: the IOMMU is off")
+        }
+        let needed = IOMMUAdvice.neededFlag(cpuVendor: cpuVendor)
+        let cpu = cpuVendor ?? "unknown vendor"
+        if let needed {
+            row("CPU", cpu + ": needs " + needed + (cmdline.contains(needed) ? " (present)" : " (missing)"))
+        } else {
+            row("CPU", cpu + ": on by default")
+        }
+        row("kernel flags", iommuFlags.isEmpty ? "none of intel_iommu=, amd_iommu=, iommu=" : iommuFlags.joined(separator: " "))
+        row("ACPI table", firmwareTable + (firmwareTablePresent ? " present" : " missing (firmware has the IOMMU off?)"))
+
+        lines.append("vfio modules")
+        moduleStates.forEach { row($0.name, $0.state.replacingAll("_", with: " ")) }
+        if let modulesNote { row("note", modulesNote) }
+
+        lines.append("installation")
+        row("hook", (hookInstalled ? "present " : "missing ") + Installer.hookPath)
+        row("init-top", (initTopInstalled ? "present " : "missing ") + Installer.initTopPath)
+        if let configReadError {
+            row("config", configReadError)
+        } else {
+            row("config", Config.defaultPath + (configExists ? "" : " (none)"))
+        }
+        configErrors.forEach { row("config error", $0) }
+        if images.isEmpty {
+            row("initramfs", "no /boot/initrd.img-*")
+        } else if outdatedImages.isEmpty {
+            row("initramfs", "\(images.count) image(s), none older than the config")
+        } else {
+            outdatedImages.forEach { row("initramfs", $0 + " is older than the config") }
+        }
+
+        lines.append("devices")
+        if devices.isEmpty && unmatchedIDs.isEmpty {
+            lines.append("  none configured (earlybind add ADDRESS)")
+        }
+        unmatchedIDs.forEach { lines.append("  \($0): no device has this ID") }
+        for view in devices {
+            lines += view.lines()
+            let verdict = view.problem.map { "not on vfio-pci: \($0.message) [\($0.code)]" } ?? "on vfio-pci: ready"
+            lines.append("    " + verdict)
+        }
+        if let kernelLog {
+            lines.append("boot log")
+            lines += kernelLog.isEmpty ? ["  no earlybind lines in this boot's kernel log"] : kernelLog.map { "  " + $0 }
+        } else {
+            lines.append("boot log: cannot read the kernel log (run as root to see earlybind's boot lines)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

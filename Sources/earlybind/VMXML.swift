@@ -1,0 +1,78 @@
+import ArgumentParser
+import EarlybindCore
+
+extension Earlybind {
+    struct VMXML: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "vm-xml",
+            abstract: "Print the libvirt XML that hands the devices to a VM.",
+            discussion: """
+                Prints, for the configured devices (or the given selectors, widened to \
+                their slots and IOMMU groups), one <hostdev> per function to put inside \
+                <devices>, and the <hyperv> and <kvm> elements to put inside <features> \
+                that keep Nvidia's Windows driver from stopping with code 43. Merge them \
+                with 'virsh edit VM'.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: ArgumentHelp("PCI addresses or vendor:device IDs (default: the configured devices).", valueName: "selector"))
+        var selectors: [String] = []
+
+        func validate() throws {
+            for selector in selectors { _ = try Selection.parse(selector) }
+        }
+
+        func run() throws {
+            let host = options.host
+            let inventory = Inventory(host)
+            var devices: [PCIDevice]
+            if selectors.isEmpty {
+                let configured = Configured(host: host)
+                devices = configured.plan?.decisions.compactMap { decision in
+                    if case .bind = decision.action { return decision.device }
+                    return decision.device?.driver == .vfioPCI ? decision.device : nil
+                } ?? []
+                if devices.isEmpty {
+                    throw InstallError(description: "no configured device can be passed through: add one with 'earlybind add ADDRESS', or name devices here")
+                }
+            } else {
+                devices = try Selection(selectors, inventory: inventory, includeBootVGA: true).devices
+            }
+            print(VMXML.snippets(for: devices.map(\.address)))
+        }
+
+        static let vendorID = "earlybind001"
+
+        static func snippets(for addresses: [PCIAddress]) -> String {
+            var lines = [
+                "<!-- Merge into the VM's definition with 'virsh edit VM'. -->",
+                "<!-- 1. Inside <devices>: one <hostdev> per function. -->",
+            ]
+            for address in addresses {
+                lines += [
+                    "<hostdev mode='subsystem' type='pci' managed='yes'>",
+                    "  <source>",
+                    "    <address domain='0x\(hexDigits(address.domain, width: 4))' bus='0x\(hexDigits(UInt32(address.bus), width: 2))' slot='0x\(hexDigits(UInt32(address.device), width: 2))' function='0x\(address.function)'/>",
+                    "  </source>",
+                    "</hostdev>",
+                ]
+            }
+            lines += [
+                "<!-- 2. Inside <features>: keeps Nvidia's Windows driver from stopping with code 43. -->",
+                "<hyperv mode='custom'>",
+                "  <relaxed state='on'/>",
+                "  <vapic state='on'/>",
+                "  <spinlocks state='on' retries='8191'/>",
+                "  <vendor_id state='on' value='\(vendorID)'/>",
+                "</hyperv>",
+                "<kvm>",
+                "  <hidden state='on'/>",
+                "</kvm>",
+            ]
+            return lines.joined(separator: "\n")
+        }
+    }
+}
+
