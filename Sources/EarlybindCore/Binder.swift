@@ -53,6 +53,20 @@ public struct Binder<IO: FileIO> {
         return giveBack(address, cause: cause)
     }
 
+    /// Gives a device on vfio-pci back: clears the override, unbinds it, and probes
+    /// so its normal driver takes it. Returns the driver it is on afterwards.
+    public func release(_ address: PCIAddress) -> (driver: DriverName?, errors: [String]) {
+        var errors: [String] = []
+        do { try sysfs.clearDriverOverride(address) } catch { errors.append(error.description) }
+        if sysfs.driver(of: address) == .vfioPCI {
+            do { try sysfs.unbind(address, from: .vfioPCI) } catch { errors.append(error.description) }
+        }
+        if sysfs.driver(of: address) == nil {
+            do { try sysfs.probe(address) } catch { errors.append(error.description) }
+        }
+        return (sysfs.driver(of: address), errors)
+    }
+
     /// Clears the override and lets the kernel pick the normal driver again.
     private func giveBack(_ address: PCIAddress, cause: String) -> BindOutcome {
         var cause = cause

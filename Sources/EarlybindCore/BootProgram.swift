@@ -19,7 +19,7 @@ public struct BootOptions: Sendable {
 
         Hands the PCI devices listed in the config to vfio-pci. Runs from the
         initramfs before udev; logs one 'earlybind:' line per device to the kernel
-        log and always exits 0 so the boot goes on whatever happens.
+        log and always exits 0, even on a bad option, so the boot goes on.
         Boot with earlybind=off on the kernel command line to skip it.
 
           --sysfs DIR       sysfs root (default /sys)
@@ -83,8 +83,12 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
 
     static var prefix: String { "earlybind: " }
 
-    /// The modules vfio-pci binding needs; their dependencies come along through libkmod.
-    public static var modules: [String] { ["vfio-pci"] }
+    /// The module vfio-pci binding needs (its dependencies come along through libkmod),
+    /// with an empty `ids=`: an `options vfio-pci ids=…` left in modprobe.d by the manual
+    /// method would otherwise grab every device with those IDs, the boot GPU included,
+    /// before any safety rule runs.
+    public static var module: String { "vfio-pci" }
+    public static var moduleOptions: String { "ids=" }
 
     public init(options: BootOptions, io: IO, loader: Loader, log: Log) {
         self.options = options
@@ -128,36 +132,71 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
         }
 
         let binder = Binder(sysfs: sysfs)
-        var bound = 0, leftAlone = 0, failed = 0
+        var tally = Tally()
+        var doneGroups: [Int] = []
         for decision in plan.decisions {
-            let outcome: String
             switch decision.action {
             case .leave(let reason):
-                leftAlone += 1
-                outcome = "left alone: " + reason.description
-            case .bind(let forced):
-                let result = binder.bind(decision.address)
-                switch result {
-                case .bound, .alreadyBound: bound += 1
-                case .failed: failed += 1
+                tally.leftAlone += 1
+                say(BootProgram.subject(decision) + ": left alone: " + reason.description)
+            case .bind:
+                // A group is bound whole or not at all, so its members are bound together.
+                let group = decision.device?.iommuGroup ?? -1
+                if doneGroups.contains(group) { continue }
+                doneGroups.append(group)
+                let members = plan.decisions.filter { member in
+                    if case .bind = member.action { return (member.device?.iommuGroup ?? -1) == group }
+                    return false
                 }
-                outcome = result.description + (forced ? " (forced)" : "")
+                bindGroup(members, group: group, binder: binder, tally: &tally)
             }
-            say(BootProgram.subject(decision) + ": " + outcome)
         }
-        say("done: " + decimalString(bound) + " on vfio-pci, " + decimalString(leftAlone) + " left alone, "
-            + decimalString(failed) + " failed")
+        say("done: " + decimalString(tally.bound) + " on vfio-pci, " + decimalString(tally.leftAlone) + " left alone, "
+            + decimalString(tally.failed) + " failed")
+    }
+
+    private struct Tally {
+        var bound = 0, leftAlone = 0, failed = 0
+    }
+
+    /// Binds every member; if one fails, gives back those this run bound, so the
+    /// group is never left split between vfio-pci and the host.
+    private mutating func bindGroup(_ members: [Decision], group: Int, binder: Binder<IO>, tally: inout Tally) {
+        var newlyBound: [Decision] = []
+        var failure: PCIAddress? = nil
+        for member in members {
+            let result = binder.bind(member.address)
+            var forced = false
+            if case .bind(let isForced) = member.action { forced = isForced }
+            say(BootProgram.subject(member) + ": " + result.description + (forced ? " (forced)" : ""))
+            switch result {
+            case .bound: newlyBound.append(member)
+            case .alreadyBound: break
+            case .failed: failure = failure ?? member.address
+            }
+        }
+        guard let failure else {
+            tally.bound += members.count
+            return
+        }
+        tally.failed += members.count
+        for member in newlyBound {
+            let (driver, errors) = binder.release(member.address)
+            let after = driver.map { "back on " + $0.description } ?? "no driver took it back"
+            let problems = errors.isEmpty ? "" : " (" + errors.joined(separator: "; ") + ")"
+            say(BootProgram.subject(member) + ": given back: " + failure.description + " of IOMMU group "
+                + decimalString(group) + " was not bound; " + after + problems)
+        }
     }
 
     /// Loads vfio-pci unless told not to; returns why it is unusable, or nil when its driver is registered.
     private mutating func prepareVFIO(_ sysfs: Sysfs<IO>) -> String? {
         var problem: String? = nil
         if options.loadModules {
-            for module in BootProgram.modules {
-                let result = loader.load(module)
-                say(module + ": " + result.description)
-                if !result.isAvailable { problem = module + ": " + result.description }
-            }
+            let module = BootProgram.module
+            let result = loader.load(module, options: BootProgram.moduleOptions)
+            say(module + ": " + result.description)
+            if !result.isAvailable { problem = module + ": " + result.description }
         }
         if sysfs.isDriverRegistered(.vfioPCI) { return nil }
         return problem ?? "no vfio-pci driver in " + sysfs.root + "/bus/pci/drivers"

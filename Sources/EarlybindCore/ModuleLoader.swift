@@ -42,10 +42,13 @@ public enum ModuleState: Sendable {
 
 /// Loads kernel modules; the binder's only way to reach the module system.
 public protocol ModuleLoader {
-    mutating func load(_ name: String) -> ModuleLoadResult
+    /// Loads the module with its dependencies; `options` go after those of modprobe.d, so they win.
+    mutating func load(_ name: String, options: String) -> ModuleLoadResult
 }
 
-/// Loads modules through libkmod, the way `modprobe` does, honouring blacklists.
+/// Loads modules through libkmod like `modprobe`, except that a blacklist entry
+/// is honoured even for a module named directly: an admin who blacklisted vfio-pci
+/// does not want it.
 public final class KmodLoader: ModuleLoader {
     private let modulesDirectory: String?
     /// Created on first use: `kmod_new` reads every modprobe.d file, work a boot with nothing to bind skips.
@@ -81,7 +84,7 @@ public final class KmodLoader: ModuleLoader {
         return context
     }
 
-    public func load(_ name: String) -> ModuleLoadResult {
+    public func load(_ name: String, options: String) -> ModuleLoadResult {
         guard let context = openContext() else { return .failed("could not create a libkmod context") }
         var list: OpaquePointer? = nil
         let lookup = kmod_module_new_from_lookup(context, name, &list)
@@ -102,7 +105,7 @@ public final class KmodLoader: ModuleLoader {
                 return .alreadyLoaded
             }
             let flags = Int32(KMOD_PROBE_APPLY_BLACKLIST.rawValue)
-            let inserted = kmod_module_probe_insert_module(module, UInt32(flags), nil, nil, nil, nil)
+            let inserted = kmod_module_probe_insert_module(module, UInt32(flags), options, nil, nil, nil)
             if inserted == 0 { return .inserted }
             if inserted == flags {
                 result = .blacklisted

@@ -136,21 +136,31 @@ public struct PCIDevice: Sendable {
     public let isBootVGA: Bool
     public let iommuGroup: Int?
     public let driver: DriverName?
+    /// The configuration header type (low 7 bits of byte 0x0e), when `config` could be read.
+    public let headerType: UInt8?
 
-    public init(address: PCIAddress, id: PCIID, classCode: UInt32, isBootVGA: Bool, iommuGroup: Int?, driver: DriverName?) {
+    public init(address: PCIAddress, id: PCIID, classCode: UInt32, isBootVGA: Bool, iommuGroup: Int?,
+                driver: DriverName?, headerType: UInt8? = nil) {
         self.address = address
         self.id = id
         self.classCode = classCode
         self.isBootVGA = isBootVGA
         self.iommuGroup = iommuGroup
         self.driver = driver
+        self.headerType = headerType
     }
 
     var baseClass: UInt32 { classCode >> 16 }
     var subclass: UInt32 { classCode >> 8 }
 
-    /// Bridges (class 06xx) route traffic for others: never handed to a VM.
-    public var isBridge: Bool { baseClass == 0x06 }
+    /// A PCI-to-PCI or CardBus bridge (header type 1 or 2): it routes traffic for
+    /// others, vfio-pci refuses it, and a VM never needs it. Host and ISA bridges
+    /// have ordinary headers and are endpoints like any other device.
+    public var isBridge: Bool {
+        if let headerType { return headerType != 0 }
+        return subclass == 0x0604 || subclass == 0x0607 || subclass == 0x0609
+    }
+
     public var isHostBridge: Bool { subclass == 0x0600 }
     public var isDisplay: Bool { baseClass == 0x03 }
 
@@ -160,6 +170,7 @@ public struct PCIDevice: Sendable {
         switch baseClass {
         case 0x01: return .storage
         case 0x02: return .network
+        case 0x06 where !isBridge: return .chipsetBridge
         default: return nil
         }
     }
@@ -167,13 +178,21 @@ public struct PCIDevice: Sendable {
 
 /// Devices whose loss would cripple the host: a group holding one is refused unless forced.
 public enum HostCriticalKind: Sendable {
-    case storage, network, hostBridge
+    /// Class 01xx.
+    case storage
+    /// Class 02xx.
+    case network
+    /// Class 0600.
+    case hostBridge
+    /// Other class 06xx endpoints: ISA/LPC bridges (keyboard, TPM, firmware) and the like.
+    case chipsetBridge
 
     public var code: String {
         switch self {
         case .storage: return "storage"
         case .network: return "network"
         case .hostBridge: return "host_bridge"
+        case .chipsetBridge: return "chipset_bridge"
         }
     }
 
@@ -182,6 +201,7 @@ public enum HostCriticalKind: Sendable {
         case .storage: return "storage"
         case .network: return "network"
         case .hostBridge: return "host bridge"
+        case .chipsetBridge: return "chipset bridge"
         }
     }
 }

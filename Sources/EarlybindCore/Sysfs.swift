@@ -57,8 +57,15 @@ public struct Sysfs<IO: FileIO> {
             classCode: classCode,
             isBootVGA: try isBootVGA(path),
             iommuGroup: try iommuGroup(path),
-            driver: driver(of: address)
+            driver: driver(of: address),
+            headerType: headerType(path)
         )
+    }
+
+    /// Byte 0x0e of the config space, without its multi-function bit; nil when unreadable.
+    private func headerType(_ devicePath: String) -> UInt8? {
+        guard let config = try? io.read(devicePath + "/config"), config.count > 0x0e else { return nil }
+        return config[0x0e] & 0x7f
     }
 
     /// Every device that can be read, in address order. A device that vanishes or

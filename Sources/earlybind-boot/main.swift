@@ -16,10 +16,11 @@ func earlybindBootMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutable
     do {
         options = try BootOptions.parse(arguments)
     } catch {
+        // Exit 0 even here: nothing that reaches this binary may fail a boot.
         var log = StandardErrorLog()
         log.line("earlybind-boot: " + error.description)
         log.line("Try 'earlybind-boot --help'.")
-        return 2
+        return 0
     }
     if options.showHelp {
         let text = Array(BootOptions.usage.utf8)

@@ -9,17 +9,22 @@ struct InstallError: Error, CustomStringConvertible {
 }
 
 /// Writes files so that each is either its old or its new content, never half of one:
-/// temp file in the same directory, fsync, rename. Never writes through a symlink.
+/// temp file in the same directory, fsync, rename. Never writes through a symlink,
+/// neither the file itself nor any directory between the root and it.
 struct FileWriter {
-    /// Creates missing parent directories (mode 0755), like `mkdir -p`.
-    func makeDirectories(_ path: String) throws {
-        var current = ""
-        for component in path.split(separator: "/") {
+    /// Creates the missing directories of `path` below `root` (mode 0755), like `mkdir -p`,
+    /// refusing any that is a symlink.
+    func makeDirectories(_ path: String, under root: String) throws {
+        let base = root == "/" ? "" : root
+        var current = base
+        for component in path.dropFirst(base.count).split(separator: "/") {
             current += "/" + component
             var info = stat()
             if lstat(current, &info) == 0 {
                 if info.st_mode & S_IFMT == S_IFDIR { continue }
-                if info.st_mode & S_IFMT == S_IFLNK, stat(current, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { continue }
+                if info.st_mode & S_IFMT == S_IFLNK {
+                    throw InstallError(description: "refusing to write under '\(current)': it is a symlink")
+                }
                 throw InstallError(description: "could not create '\(current)': exists and is not a directory")
             }
             if mkdir(current, 0o755) != 0 && errno != EEXIST {
@@ -41,12 +46,13 @@ struct FileWriter {
         return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
     }
 
-    func write(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
+    /// `path` must lie under `root`.
+    func write(_ path: String, _ bytes: [UInt8], mode: mode_t, under root: String) throws {
+        let directory = String(path[..<path.lastIndex(of: "/")!])
+        try makeDirectories(directory, under: root)
         if isSymlink(path) {
             throw InstallError(description: "refusing to write '\(path)': it is a symlink")
         }
-        let directory = String(path[..<path.lastIndex(of: "/")!])
-        try makeDirectories(directory)
         let temporary = path + ".earlybind-new"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)

@@ -11,12 +11,12 @@ extension Earlybind {
                 GRUB drop-in (/etc/default/grub.d/earlybind.cfg) that turns the IOMMU on. \
                 Creates /etc/earlybind.conf when there is none and refuses a config with \
                 errors. Files that are already up to date are left untouched. Then runs \
-                'update-initramfs -u -k all' and 'update-grub' (only when the root is /).
+                'update-initramfs -u -k all' and 'update-grub' (only when the root is /; \
+                with another --root nothing is rebuilt).
                 """
         )
 
-        @Option(name: .long, help: ArgumentHelp("Install into this root instead of /; nothing is rebuilt.", valueName: "DIR"))
-        var root: String = "/"
+        @OptionGroup var options: GlobalOptions
 
         @Flag(name: .long, help: "Do not rebuild the initramfs images.")
         var noInitramfs = false
@@ -27,15 +27,8 @@ extension Earlybind {
         @Flag(name: .long, help: "Show what would be written and run, and change nothing.")
         var dryRun = false
 
-        func validate() throws {
-            guard InstallRoot(root) != nil else {
-                throw ValidationError("--root '\(root)': must be an absolute path of letters, digits and ./_+-@:,= only (it is written into a shell script)")
-            }
-        }
-
         func run() throws {
-            let target = InstallRoot(root)!
-            var installer = try Installer(root: target, bootBinary: Installer.bootBinaryBesideExecutable())
+            var installer = try Installer(root: options.host.root, bootBinary: Installer.bootBinaryBesideExecutable())
             installer.dryRun = dryRun
             installer.writeGrubDropIn = !noGrub
             try installer.run(rebuildInitramfs: !noInitramfs)

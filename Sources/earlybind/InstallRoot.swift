@@ -4,13 +4,14 @@
 struct InstallRoot: Equatable {
     let path: String
 
+    /// `@` is refused because the hook template's placeholders use it; `.` and `..`
+    /// components because `/.` must not pass for a staging root.
     init?(_ path: String) {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._+-@:,=")
-        guard path.hasPrefix("/"), path.allSatisfy(allowed.contains), !path.split(separator: "/").contains("..")
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._+-:,=")
+        let components = path.split(separator: "/")
+        guard path.hasPrefix("/"), path.allSatisfy(allowed.contains), !components.contains("."), !components.contains("..")
         else { return nil }
-        var trimmed = path
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        self.path = trimmed
+        self.path = "/" + components.joined(separator: "/")
     }
 
     var isSystemRoot: Bool { path == "/" }

@@ -68,7 +68,7 @@ struct Installer {
                 state = "unchanged"
             } else {
                 state = dryRun ? (current == nil ? "would create" : "would replace") : (current == nil ? "created" : "replaced")
-                if !dryRun { try files.write(location, file.content, mode: file.mode) }
+                if !dryRun { try files.write(location, file.content, mode: file.mode, under: root.path) }
             }
             output("  \(state.padding(13)) \(file.path)")
         }

@@ -24,13 +24,16 @@ import Testing
             drop-in (/etc/default/grub.d/earlybind.cfg) that turns the IOMMU on. Creates
             /etc/earlybind.conf when there is none and refuses a config with errors. Files
             that are already up to date are left untouched. Then runs 'update-initramfs -u
-            -k all' and 'update-grub' (only when the root is /).
+            -k all' and 'update-grub' (only when the root is /; with another --root nothing
+            is rebuilt).
 
-            USAGE: earlybind install [--root <DIR>] [--no-initramfs] [--no-grub] [--dry-run]
+            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--no-initramfs] [--no-grub] [--dry-run]
 
             OPTIONS:
-              --root <DIR>            Install into this root instead of /; nothing is
-                                      rebuilt. (default: /)
+              --sysfs <DIR>           Read devices from this sysfs tree. (default: /sys)
+              --root <DIR>            Read and write the config, installed files and boot/
+                                      under this root (and its proc/cmdline and
+                                      proc/cpuinfo when present). (default: /)
               --no-initramfs          Do not rebuild the initramfs images.
               --no-grub               Do not write the GRUB drop-in or run update-grub.
               --dry-run               Show what would be written and run, and change

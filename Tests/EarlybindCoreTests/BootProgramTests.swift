@@ -7,7 +7,7 @@ import Testing
     /// Runs the boot job on a fake machine and returns its log lines, the kernel and the loader.
     func boot(
         _ devices: [FakeDevice], config: String?, cmdline: String = "BOOT_IMAGE=/vmlinuz intel_iommu=on",
-        vfioModule: ModuleLoadResult = .inserted, drivers: [String] = []
+        vfioModule: ModuleLoadResult = .inserted, drivers: [String] = [], vfioRefuses: Set<String> = []
     ) throws -> (lines: [String], kernel: SimulatedKernel, loader: FakeModuleLoader) {
         let tree = try FakeSysfs(devices, drivers: drivers)
         var options = BootOptions()
@@ -17,6 +17,7 @@ import Testing
         try tree.write(options.cmdline, cmdline + "\n")
         if let config { try tree.write(options.config, config) }
         let kernel = SimulatedKernel(tree)
+        kernel.vfioRefuses = vfioRefuses
         var loader = FakeModuleLoader(onLoad: { _ in try? tree.addDriver("vfio-pci") })
         loader.results["vfio-pci"] = vfioModule
         var program = BootProgram(options: options, io: kernel, loader: loader, log: MemoryLog())
@@ -33,7 +34,7 @@ import Testing
             "earlybind: 0000:03:00.1 [10de:10ef]: bound to vfio-pci (was snd_hda_intel)",
             "earlybind: done: 2 on vfio-pci, 0 left alone, 0 failed",
         ])
-        #expect(run.loader.requested == ["vfio-pci"])
+        #expect(run.loader.requested == ["vfio-pci ids="])
     }
 
     @Test func switchedOffOnTheCommandLine() throws {
@@ -93,5 +94,30 @@ import Testing
         }
         let run = try boot(devices, config: "10de:1b02\n")
         #expect(run.lines.filter { $0.contains("bound to vfio-pci (was nouveau)") }.count == 12)
+    }
+
+    @Test func aGroupIsBoundWholeOrGivenBack() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0\n", vfioRefuses: ["0000:03:00.1"])
+        #expect(run.lines == [
+            "earlybind: vfio-pci: inserted",
+            "earlybind: 0000:03:00.0 [10de:1b02]: bound to vfio-pci (was nouveau)",
+            "earlybind: 0000:03:00.1 [10de:10ef]: not bound: vfio-pci did not take it; back on snd_hda_intel",
+            "earlybind: 0000:03:00.0 [10de:1b02]: given back: 0000:03:00.1 of IOMMU group 3 was not bound; back on nouveau",
+            "earlybind: done: 0 on vfio-pci, 0 left alone, 2 failed",
+        ])
+        #expect(run.kernel.tree.driver(of: "0000:03:00.0") == "nouveau")
+        #expect(run.kernel.override(of: "0000:03:00.0") == nil)
+        #expect(run.kernel.writes.suffix(3).map(\.description) == [
+            "bus/pci/devices/0000:03:00.0/driver_override <- \"\\n\"",
+            "bus/pci/drivers/vfio-pci/unbind <- \"0000:03:00.0\"",
+            "bus/pci/drivers_probe <- \"0000:03:00.0\"",
+        ])
+    }
+
+    @Test func otherGroupsStillBindWhenOneFails() throws {
+        let run = try boot(Fixtures.identicalGPUs, config: "1234:1111\n", vfioRefuses: ["0000:00:03.0"])
+        #expect(run.lines.contains("earlybind: 0000:00:05.0 [1234:1111]: bound to vfio-pci (was bochs-drm)"))
+        #expect(run.lines.last == "earlybind: done: 2 on vfio-pci, 1 left alone, 1 failed")
+        #expect(run.kernel.tree.driver(of: "0000:00:03.0") == "bochs-drm")
     }
 }

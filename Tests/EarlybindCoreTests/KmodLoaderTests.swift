@@ -10,14 +10,14 @@ struct KmodLoaderTests {
 
     @Test func unknownModuleIsReportedNotFound() {
         let loader = KmodLoader(modulesDirectory: Self.modulesDirectory)
-        #expect(loader.load("earlybind_no_such_module").description == "module 'earlybind_no_such_module' not found")
+        #expect(loader.load("earlybind_no_such_module", options: "").description == "module 'earlybind_no_such_module' not found")
     }
 
     @Test func builtInModuleIsReportedBuiltIn() throws {
         let directory = try #require(Self.modulesDirectory)
         let builtin = try String(contentsOfFile: directory + "/modules.builtin", encoding: .utf8)
         try #require(builtin.contains("/unix.ko"), "this kernel builds unix as a module")
-        #expect(KmodLoader(modulesDirectory: directory).load("unix").description == "built in")
+        #expect(KmodLoader(modulesDirectory: directory).load("unix", options: "").description == "built in")
     }
 }
 

@@ -46,14 +46,47 @@ import Testing
     }
 
     @Test func groupWithStorageRefusedUnlessForced() throws {
-        let refusal = "IOMMU group 7 also holds storage 0000:00:1f.2 (add force to take it)"
+        let refusal = "IOMMU group 7 also holds chipset bridge 0000:00:1f.0 (add force to take it)"
         #expect(try plan(Fixtures.groupWithSATA, "00:1f.4") == [
+            "0000:00:1f.0: leave: \(refusal)",
             "0000:00:1f.2: leave: \(refusal)",
             "0000:00:1f.4: leave: \(refusal)",
         ])
         #expect(try plan(Fixtures.groupWithSATA, "00:1f.4 force") == [
+            "0000:00:1f.0: bind forced",
             "0000:00:1f.2: bind forced",
             "0000:00:1f.4: bind forced",
+        ])
+        let storageOnly = Fixtures.groupWithSATA.filter { $0.address != "0000:00:1f.0" }
+        #expect(try plan(storageOnly, "00:1f.4") == [
+            "0000:00:1f.2: leave: IOMMU group 7 also holds storage 0000:00:1f.2 (add force to take it)",
+            "0000:00:1f.4: leave: IOMMU group 7 also holds storage 0000:00:1f.2 (add force to take it)",
+        ])
+    }
+
+    /// An ISA/LPC bridge has an ordinary header: it is a group endpoint that vfio needs
+    /// bound too, and one the host needs, so the group is refused rather than half taken.
+    @Test func chipsetBridgeIsAnEndpointThatRefusesTheGroup() throws {
+        let refusal = "IOMMU group 8 also holds chipset bridge 0000:00:1f.0 (add force to take it)"
+        #expect(try plan(Fixtures.chipsetGroup, "00:1f.3") == [
+            "0000:00:1f.0: leave: \(refusal)",
+            "0000:00:1f.3: leave: \(refusal)",
+            "0000:00:1f.4: leave: \(refusal)",
+        ])
+        #expect(try plan(Fixtures.chipsetGroup, "00:1f.3 force") == [
+            "0000:00:1f.0: bind forced", "0000:00:1f.3: bind forced", "0000:00:1f.4: bind forced",
+        ])
+    }
+
+    @Test func headerTypeDecidesWhatIsABridge() throws {
+        let devices = [
+            FakeDevice("0000:00:1c.0", id: "8086:a33c", class: "060400", group: 4, driver: "pcieport", headerType: 0x81),
+            FakeDevice("0000:02:00.0", id: "10de:1b02", class: "030000", group: 4, driver: "nouveau", headerType: 0x00),
+            FakeDevice("0000:02:00.1", id: "1234:5678", class: "060400", group: 4, headerType: 0x00),
+        ]
+        #expect(try plan(devices, "02:00.0") == [
+            "0000:02:00.0: leave: IOMMU group 4 also holds chipset bridge 0000:02:00.1 (add force to take it)",
+            "0000:02:00.1: leave: IOMMU group 4 also holds chipset bridge 0000:02:00.1 (add force to take it)",
         ])
     }
 
@@ -68,6 +101,7 @@ import Testing
             FakeDevice("0000:00:02.0", id: "8086:3e92", class: "030000", group: 0, driver: "i915"),
         ]
         #expect(try plan(devices, "00:02.0 8086:3e92") == [
+            "0000:00:00.0: leave: IOMMU group 0 also holds host bridge 0000:00:00.0 (add force to take it)",
             "0000:00:02.0: leave: IOMMU group 0 also holds host bridge 0000:00:00.0 (add force to take it)",
         ])
     }
@@ -104,6 +138,7 @@ import Testing
 
     @Test func forceOnAnyEntryOfTheGroupForcesTheGroup() throws {
         #expect(try plan(Fixtures.groupWithSATA, "00:1f.4\n10de:1b02 force") == [
+            "0000:00:1f.0: bind forced",
             "0000:00:1f.2: bind forced",
             "0000:00:1f.4: bind forced",
         ])

@@ -11,9 +11,11 @@ public struct FakeDevice: Sendable {
     /// The driver the kernel would pick when nothing overrides it.
     public var hostDriver: String?
     public var bootVGA: Bool?
+    /// Written into a 64-byte `config` file when set; without it the class tells bridges apart.
+    public var headerType: UInt8?
 
     public init(_ address: String, id: String, class classCode: String, group: Int?, driver: String? = nil,
-                hostDriver: String? = nil, bootVGA: Bool? = nil) {
+                hostDriver: String? = nil, bootVGA: Bool? = nil, headerType: UInt8? = nil) {
         self.address = address
         self.id = id
         self.classCode = classCode
@@ -21,6 +23,7 @@ public struct FakeDevice: Sendable {
         self.driver = driver
         self.hostDriver = hostDriver ?? driver
         self.bootVGA = bootVGA
+        self.headerType = headerType
     }
 }
 
@@ -61,6 +64,11 @@ public final class FakeSysfs {
         try write(dir + "/class", "0x\(device.classCode)\n")
         try write(dir + "/driver_override", "(null)\n")
         if let bootVGA = device.bootVGA { try write(dir + "/boot_vga", bootVGA ? "1\n" : "0\n") }
+        if let headerType = device.headerType {
+            var config = [UInt8](repeating: 0, count: 64)
+            config[0x0e] = headerType
+            try Data(config).write(to: URL(fileURLWithPath: dir + "/config"))
+        }
         try link(root + "/bus/pci/devices/" + device.address, to: "../../../devices/pci0000:00/" + device.address)
         if let group = device.group {
             let groupDir = root + "/kernel/iommu_groups/\(group)/devices"

@@ -8,7 +8,7 @@ public enum Fixtures {
     public static var gpuWithAudio: [FakeDevice] {
         [
             hostBridge, bootVGA, hostAudio,
-            FakeDevice("0000:00:01.1", id: "8086:1901", class: "060400", group: 3, driver: "pcieport"),
+            FakeDevice("0000:00:01.1", id: "8086:1901", class: "060400", group: 3, driver: "pcieport", headerType: 0x01),
             FakeDevice("0000:03:00.0", id: "10de:1b02", class: "030000", group: 3, driver: "nouveau", bootVGA: false),
             FakeDevice("0000:03:00.1", id: "10de:10ef", class: "040300", group: 3, driver: "snd_hda_intel"),
         ]
@@ -31,6 +31,16 @@ public enum Fixtures {
             FakeDevice("0000:00:1f.0", id: "8086:2918", class: "060100", group: 7, driver: "lpc_ich"),
             FakeDevice("0000:00:1f.2", id: "8086:2922", class: "010601", group: 7, driver: "ahci"),
             FakeDevice("0000:00:1f.4", id: "10de:1b02", class: "030000", group: 7, driver: "nouveau"),
+        ]
+    }
+
+    /// The chipset group of many Intel boards: LPC bridge, audio, SMBus.
+    public static var chipsetGroup: [FakeDevice] {
+        [
+            hostBridge, bootVGA,
+            FakeDevice("0000:00:1f.0", id: "8086:a305", class: "060100", group: 8, driver: "lpc_ich", headerType: 0x80),
+            FakeDevice("0000:00:1f.3", id: "8086:a348", class: "040300", group: 8, driver: "snd_hda_intel"),
+            FakeDevice("0000:00:1f.4", id: "8086:a323", class: "0c0500", group: 8, driver: "i801_smbus"),
         ]
     }
 

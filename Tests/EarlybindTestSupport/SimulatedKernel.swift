@@ -81,6 +81,7 @@ public final class SimulatedKernel: FileIO {
 /// A module loader that records requests and answers from a table.
 public struct FakeModuleLoader: ModuleLoader {
     public var results: [String: ModuleLoadResult]
+    /// Each load as "name options".
     public private(set) var requested: [String] = []
     /// Called on each load, e.g. to register the driver in a fake tree.
     public var onLoad: (String) -> Void
@@ -90,8 +91,8 @@ public struct FakeModuleLoader: ModuleLoader {
         self.onLoad = onLoad
     }
 
-    public mutating func load(_ name: String) -> ModuleLoadResult {
-        requested.append(name)
+    public mutating func load(_ name: String, options: String) -> ModuleLoadResult {
+        requested.append(name + " " + options)
         let result = results[name] ?? .inserted
         if result.isAvailable { onLoad(name) }
         return result
