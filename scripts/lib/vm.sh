@@ -24,11 +24,12 @@ vm_find_kernel() {
     done
 }
 
-# vm_build_image NAME CONFIG_TEXT: stages a root from /etc/initramfs-tools, installs
-# earlybind into it with CONFIG_TEXT as its config, adds the test-only files and
-# builds $work/NAME.img.
+# vm_build_image NAME CONFIG_TEXT [preload]: stages a root from /etc/initramfs-tools,
+# installs earlybind into it with CONFIG_TEXT as its config, adds the test-only files
+# (with "preload", also an init-top script that loads the host drivers before
+# earlybind runs) and builds $work/NAME.img.
 vm_build_image() {
-    local name=$1 config=$2 root=$work/$1
+    local name=$1 config=$2 preload=${3:-} root=$work/$1
     mkdir -p "$root/etc"
     cp -a /etc/initramfs-tools "$root/etc/"
     # A host that has earlybind installed must not leak its copy into the test.
@@ -36,6 +37,10 @@ vm_build_image() {
     printf '%s\n' "$config" >"$root/etc/earlybind.conf"
     "$bin/earlybind" install --root "$root" --no-grub --no-initramfs >"$work/$name.install.log"
     install -m 755 "$vm_testfiles/hook-test-drivers" "$root/etc/initramfs-tools/hooks/earlybind-test-drivers"
+    if [ "$preload" = preload ]; then
+        mkdir -p "$root/etc/initramfs-tools/scripts/init-top"
+        install -m 755 "$vm_testfiles/init-top-preload" "$root/etc/initramfs-tools/scripts/init-top/aa-earlybind-test-preload"
+    fi
     mkdir -p "$root/etc/initramfs-tools/scripts/init-premount"
     install -m 755 "$vm_testfiles/init-premount-report" \
         "$root/etc/initramfs-tools/scripts/init-premount/earlybind-test-report"
