@@ -165,7 +165,7 @@ public struct PCIDevice: Sendable {
     public var isDisplay: Bool { baseClass == 0x03 }
 
     /// What makes this device too important to take from the host along with its group, if anything.
-    var hostCriticalKind: HostCriticalKind? {
+    public var hostCriticalKind: HostCriticalKind? {
         if isHostBridge { return .hostBridge }
         switch baseClass {
         case 0x01: return .storage

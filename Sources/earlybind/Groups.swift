@@ -64,10 +64,12 @@ extension Earlybind {
                 } else if let refusal = group.refusal {
                     verdict = "not passable: " + refusal.description.replacingAll(" (add force to take it)", with: "")
                         .replacingAll("IOMMU group \(group.number) also ", with: "")
+                } else if let critical = group.devices.first(where: { $0.device.hostCriticalKind != nil }) {
+                    verdict = "passable, but it is \(critical.device.hostCriticalKind!.description): the host must not need it"
                 } else {
                     verdict = "passable"
                 }
-                print("IOMMU group \(group.number): \(verdict)".fitted(80).trimmedRight())
+                print("IOMMU group \(group.number): \(verdict)".truncated(80))
                 for view in group.devices { view.lines().forEach { print($0) } }
             }
             if !configured.problems.isEmpty {

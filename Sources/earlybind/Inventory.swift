@@ -40,8 +40,18 @@ struct Inventory {
         return mates.contains { $0.address == device.address } ? mates : ([device] + mates).sorted { $0.address < $1.address }
     }
 
-    /// Why the group cannot be passed through as a whole, or nil when it can.
+    /// Why the group cannot be passed through as a whole, or nil when it can. A group
+    /// of nothing but storage or network functions (an NVMe drive, a NIC) can be passed:
+    /// naming it is the admin's choice, as at boot. One that mixes them with others cannot.
     func refusal(ofGroup group: Int) -> LeaveReason? {
-        BindPlan.safetyRefusal(group: group, members: members(of: group)) { _ in false }
+        let members = members(of: group)
+        let endpoints = members.filter { !$0.isBridge }
+        let ownGroup = endpoints.allSatisfy { device in
+            switch device.hostCriticalKind {
+            case .storage?, .network?: return true
+            default: return false
+            }
+        }
+        return BindPlan.safetyRefusal(group: group, members: members) { _ in ownGroup }
     }
 }

@@ -194,7 +194,7 @@ struct StatusReport {
 
     var text: String {
         var lines: [String] = []
-        func row(_ label: String, _ value: String) { lines.append("  " + (label + ":").padding(16) + value) }
+        func row(_ label: String, _ value: String) { lines.append("  " + (label + ":").padding(18) + value) }
 
         lines.append("IOMMU")
         if inventory.iommuEnabled {
@@ -240,8 +240,8 @@ struct StatusReport {
         unmatchedIDs.forEach { lines.append("  \($0): no device has this ID") }
         for view in devices {
             lines += view.lines()
-            let verdict = view.problem.map { "not on vfio-pci: \($0.message) [\($0.code)]" } ?? "on vfio-pci: ready"
-            lines.append("    " + verdict)
+            let verdict = view.problem.map { "not on vfio-pci [\($0.code)]: \($0.message)" } ?? "on vfio-pci: ready"
+            lines += wrapped(verdict, indent: "    ", continuation: "      ")
         }
         if let kernelLog {
             lines.append("boot log")
