@@ -1,0 +1,132 @@
+import EarlybindTestSupport
+import Foundation
+import Testing
+
+@Suite struct AddRemoveTests {
+    let header = "# my passthrough devices\n"
+
+    @Test func addressBringsItsGroupAndKeepsComments() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: header)
+        let result = try machine.run(["add", "03:00.0"])
+        #expect(result.status == 0, "\(result.errors)")
+        let config = try machine.read("/etc/earlybind.conf").split(separator: "\n")
+        #expect(config.count == 3)
+        #expect(config[0] == "# my passthrough devices")
+        #expect(config[1].hasPrefix("0000:03:00.0 10de:1b02  # VGA compatible controller: NVIDIA Corporation"))
+        #expect(config[2].hasPrefix("0000:03:00.1 10de:10ef  # Audio device: NVIDIA Corporation"))
+        #expect(result.output.contains("wrote 2 entries to \(machine.root)/etc/earlybind.conf"))
+        #expect(result.output.contains("next: run 'earlybind install'"))
+        let again = try machine.run(["add", "0000:03:00.1"])
+        #expect(again.status == 0)
+        #expect(again.output.contains("nothing to add: every device is already configured"))
+    }
+
+    @Test func idSelectorRecordsAddresses() throws {
+        let machine = try FakeMachine(Fixtures.identicalGPUs)
+        let result = try machine.run(["add", "1234:1111"])
+        #expect(result.status == 0, "\(result.errors)")
+        let entries = try machine.read("/etc/earlybind.conf").split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(entries.map { String($0.prefix(22)) } == [
+            "0000:00:03.0 1234:1111", "0000:00:05.0 1234:1111", "0000:00:05.1 8086:293e",
+        ])
+    }
+
+    @Test func refusesTheBootGPUUnlessForced() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: header)
+        let refused = try machine.run(["add", "00:01.0"])
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("0000:00:01.0 is the boot GPU: the host would lose its console"))
+        #expect(refused.errors.contains("nothing was changed; --force takes the devices anyway"))
+        #expect(try machine.read("/etc/earlybind.conf") == header)
+
+        let forced = try machine.run(["add", "00:01.0", "--force"])
+        #expect(forced.status == 0)
+        #expect(forced.errors.contains("warning: --force overrides: 0000:00:01.0 is the boot GPU"))
+        #expect(try machine.read("/etc/earlybind.conf").contains("0000:00:01.0 1234:1111 force  # "))
+    }
+
+    @Test func refusesTakingTheLastDisplay() throws {
+        let machine = try FakeMachine([
+            FakeDevice("0000:01:00.0", id: "10de:1b02", class: "030000", group: 1, driver: "nouveau"),
+            FakeDevice("0000:01:00.1", id: "10de:10ef", class: "040300", group: 1, driver: "snd_hda_intel"),
+        ])
+        let result = try machine.run(["add", "01:00.0"])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("this would leave the host no display controller (class 03xx)"))
+    }
+
+    @Test func refusesGroupsWithHostDevices() throws {
+        let sata = try FakeMachine(Fixtures.groupWithSATA.filter { $0.address != "0000:00:1f.0" })
+        let result = try sata.run(["add", "00:1f.4"])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("IOMMU group 7 also holds storage 0000:00:1f.2: the host needs it"))
+        let chipset = try FakeMachine(Fixtures.chipsetGroup)
+        #expect(try chipset.run(["add", "00:1f.3"]).errors.contains("IOMMU group 8 also holds chipset bridge 0000:00:1f.0"))
+    }
+
+    @Test func refusesADeviceWithoutGroupWhileIOMMUIsOn() throws {
+        var devices = Fixtures.gpuWithAudio
+        devices.append(FakeDevice("0000:04:00.0", id: "10de:1b80", class: "030000", group: nil, driver: "nouveau"))
+        let machine = try FakeMachine(devices)
+        let result = try machine.run(["add", "04:00.0"])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("0000:04:00.0 has no IOMMU group although the IOMMU is on: vfio-pci cannot take it"))
+    }
+
+    @Test func warnsThatGroupsCannotBeCheckedWhileIOMMUIsOff() throws {
+        let machine = try FakeMachine(Fixtures.noIOMMU)
+        let result = try machine.run(["add", "03:00.0"])
+        #expect(result.status == 0)
+        #expect(result.errors.contains("warning: the IOMMU is off, so group safety cannot be checked yet"))
+        #expect(try machine.read("/etc/earlybind.conf").contains("0000:03:00.0 10de:1b02  # "))
+    }
+
+    @Test(arguments: [
+        (["add", "3:00.0"], "'3:00.0' is neither a PCI address"),
+        (["add", "nvidia"], "'nvidia' is neither a PCI address"),
+        (["add", "0000:0a:00.0"], "no PCI device at 0000:0a:00.0"),
+        (["add", "abcd:ef01"], "no PCI device has ID abcd:ef01"),
+        (["add"], "Missing expected argument '<selector> ...'"),
+        (["remove", "0000:03:00.0"], "no entry of"),
+        (["vm-xml", "00:99.0"], "'00:99.0' is neither a PCI address"),
+    ])
+    func badSelectorsExit64(arguments: [String], message: String) throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "00:02.0\n")
+        let result = try machine.run(arguments)
+        #expect(result.status == 64)
+        #expect(result.errors.contains(message))
+        #expect(!result.errors.contains("Fatal error"))
+    }
+
+    @Test func dryRunChangesNothing() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: header)
+        let result = try machine.run(["add", "03:00.0", "--dry-run"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("dry run: \(machine.root)/etc/earlybind.conf was not changed"))
+        #expect(try machine.read("/etc/earlybind.conf") == header)
+    }
+
+    @Test func configWithErrorsIsNotEdited() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.9\n")
+        let result = try machine.run(["add", "03:00.0"])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("\(machine.root)/etc/earlybind.conf:1: bad PCI address '03:00.9'"))
+    }
+
+    @Test func removingOneMemberRemovesTheWholeGroup() throws {
+        let config = "# keep me\n0000:03:00.0 10de:1b02  # GPU\n# and me\n0000:03:00.1 10de:10ef\n00:02.0\n"
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: config)
+        let result = try machine.run(["remove", "03:00.1"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("  line 2: 0000:03:00.0 10de:1b02  # GPU"))
+        #expect(result.output.contains("  line 4: 0000:03:00.1 10de:10ef"))
+        #expect(try machine.read("/etc/earlybind.conf") == "# keep me\n# and me\n00:02.0\n")
+    }
+
+    @Test func removingAnIDRemovesItsEntries() throws {
+        let machine = try FakeMachine(Fixtures.identicalGPUs, config: "1234:1111\n0000:00:05.1 8086:293e\n02:00.0\n")
+        let result = try machine.run(["remove", "1234:1111"])
+        #expect(result.status == 0)
+        #expect(try machine.read("/etc/earlybind.conf") == "02:00.0\n")
+    }
+}
