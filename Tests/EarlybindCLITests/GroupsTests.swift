@@ -68,6 +68,16 @@ import Testing
         #expect(lines.first { $0.hasPrefix("  0000:00:05.1 ") }?.hasSuffix("configured") == true)
     }
 
+    @Test func groupOfOnlyBridges() throws {
+        let machine = try FakeMachine([
+            FakeDevice("0000:00:1c.0", id: "8086:a33c", class: "060400", group: 9, driver: "pcieport", headerType: 0x01),
+        ])
+        let group = try #require((try machine.run(["groups", "--json"]).json()["groups"] as? [[String: Any]])?.first)
+        #expect(group["passable"] as? Bool == false)
+        #expect(group["reason"] as? String == "only_bridges")
+        #expect(try machine.run(["groups"]).lines.contains("IOMMU group 9: only bridges"))
+    }
+
     @Test func withoutIOMMUItSaysWhatToDo() throws {
         let machine = try FakeMachine(Fixtures.noIOMMU, cmdline: "quiet")
         let result = try machine.run(["groups"])

@@ -156,6 +156,14 @@ import Testing
             .contains("boot log: cannot read the kernel log (run as root to see earlybind's boot lines)"))
     }
 
+    @Test func unreadableDeviceIsReported() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0\n")
+        try machine.tree.write(machine.tree.root + "/devices/pci0000:00/0000:03:00.0/vendor", "garbage\n")
+        let device = try #require(try status(machine).devices["0000:03:00.0"])
+        #expect(device["problem"] as? String == "unreadable")
+        #expect((device["message"] as? String)?.hasPrefix("unexpected content 'garbage' in ") == true)
+    }
+
     @Test func unmatchedIDIsNotReady() throws {
         let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "abcd:ef01\n")
         try machine.markInstalled()
