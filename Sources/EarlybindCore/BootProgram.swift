@@ -119,7 +119,13 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
         }
 
         let sysfs = Sysfs(root: options.sysfs, io: io)
-        var plan = BindPlan(entries: config.entries, sysfs: sysfs)
+        execute(BindPlan(entries: config.entries, sysfs: sysfs), sysfs: sysfs)
+    }
+
+    /// Loads vfio-pci when something is to be bound, binds group by group, and logs
+    /// every decision and outcome. `earlybind apply` runs the same after its own checks.
+    public mutating func execute(_ plan: BindPlan, sysfs: Sysfs<IO>) {
+        var plan = plan
         for id in plan.unmatchedIDs { say(id.description + ": no device has this ID") }
         if !plan.toBind.isEmpty {
             if let missing = prepareVFIO(sysfs) {
@@ -192,7 +198,7 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
     /// Loads vfio-pci unless told not to; returns why it is unusable, or nil when its driver is registered.
     private mutating func prepareVFIO(_ sysfs: Sysfs<IO>) -> String? {
         var problem: String? = nil
-        if options.loadModules {
+        if options.loadModules && !sysfs.isDriverRegistered(.vfioPCI) {
             let module = BootProgram.module
             let result = loader.load(module, options: BootProgram.moduleOptions)
             say(module + ": " + result.description)

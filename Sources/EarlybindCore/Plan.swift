@@ -10,6 +10,8 @@ public enum LeaveReason: Sendable {
     case groupHolds(kind: HostCriticalKind, group: Int, member: PCIAddress)
     case groupMateChanged(group: Int, member: PCIAddress)
     case vfioUnavailable(String)
+    /// In use by the host right now (`earlybind apply` only): a console or display server.
+    case inUse(String)
 
     /// A stable snake_case code for JSON output and scripts.
     public var code: String {
@@ -24,6 +26,7 @@ public enum LeaveReason: Sendable {
         case .groupHolds(let kind, _, _): return "group_holds_" + kind.code
         case .groupMateChanged: return "group_mate_changed"
         case .vfioUnavailable: return "vfio_unavailable"
+        case .inUse: return "in_use"
         }
     }
 
@@ -50,6 +53,8 @@ public enum LeaveReason: Sendable {
             return "IOMMU group " + decimalString(group) + " also holds " + member.description + ", whose ID changed"
         case .vfioUnavailable(let cause):
             return "vfio-pci is not available: " + cause
+        case .inUse(let user):
+            return "in use by the host: " + user
         }
     }
 }

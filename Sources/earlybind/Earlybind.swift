@@ -23,6 +23,6 @@ struct Earlybind: ParsableCommand {
             'dmesg | grep earlybind:' shows what it did at boot.
             """,
         version: version,
-        subcommands: [Status.self, Groups.self, Add.self, Remove.self, VMXML.self, Install.self]
+        subcommands: [Status.self, Groups.self, Add.self, Remove.self, VMXML.self, Install.self, Uninstall.self, Apply.self, Release.self]
     )
 }

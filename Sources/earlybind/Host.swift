@@ -28,6 +28,11 @@ struct Host {
         return try? PosixIO().read(absolute)
     }
 
+    /// Where the running processes are listed: a staged root's proc/ when it has one.
+    var procRoot: String {
+        !root.isSystemRoot && PosixIO().exists(root.resolve("/proc/1")) ? root.resolve("/proc") : "/proc"
+    }
+
     /// The kernel command line, split into words.
     var cmdline: [String] {
         procFile("/proc/cmdline").map { String(decoding: $0, as: UTF8.self).split(whereSeparator: \.isWhitespace).map(String.init) } ?? []
@@ -70,3 +75,5 @@ extension Substring {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }
+
+func geteuidValue() -> UInt32 { geteuid() }

@@ -6,13 +6,19 @@ extension Earlybind {
         static let configuration = CommandConfiguration(
             abstract: "Install the boot binder into initramfs-tools and rebuild every initramfs.",
             discussion: """
-                Lays down the boot binary (/usr/local/lib/earlybind/earlybind-boot), an \
-                initramfs-tools hook and init-top script under /etc/initramfs-tools, and a \
-                GRUB drop-in (/etc/default/grub.d/earlybind.cfg) that turns the IOMMU on. \
-                Creates /etc/earlybind.conf when there is none and refuses a config with \
-                errors. Files that are already up to date are left untouched. Then runs \
-                'update-initramfs -u -k all' and 'update-grub' (only when the root is /; \
-                with another --root nothing is rebuilt).
+                Writes /usr/local/lib/earlybind/earlybind-boot, the hook \
+                /etc/initramfs-tools/hooks/earlybind, the script \
+                /etc/initramfs-tools/scripts/init-top/earlybind, a GRUB drop-in \
+                /etc/default/grub.d/earlybind.cfg with the IOMMU flags /etc/default/grub \
+                lacks, and /etc/earlybind.conf when there is none. Then runs \
+                'update-initramfs -u -k all' and 'update-grub', and checks that every \
+                image holds earlybind and runs it before udev.
+
+                Each file is written atomically and only when its content changes; one \
+                that was there before is backed up under /var/lib/earlybind, where a \
+                manifest records what was written, for 'earlybind uninstall'. A second \
+                run with nothing changed writes and rebuilds nothing. With --root other \
+                than / nothing is run: the output says whether a rebuild is needed.
                 """
         )
 
@@ -24,14 +30,53 @@ extension Earlybind {
         @Flag(name: .long, help: "Do not write the GRUB drop-in or run update-grub.")
         var noGrub = false
 
-        @Flag(name: .long, help: "Show what would be written and run, and change nothing.")
+        @Flag(name: .long, help: "Show each change as a diff, and each command, and do nothing.")
         var dryRun = false
 
+        @Flag(name: .long, help: "Print what changed as JSON (for configuration management).")
+        var json = false
+
         func run() throws {
-            var installer = try Installer(root: options.host.root, bootBinary: Installer.bootBinaryBesideExecutable())
+            var installer = Installer(root: options.host.root, bootBinary: try Installer.bootBinaryBesideExecutable())
             installer.dryRun = dryRun
             installer.writeGrubDropIn = !noGrub
-            try installer.run(rebuildInitramfs: !noInitramfs)
+            installer.rebuildInitramfs = !noInitramfs
+            if json { installer.output = { printError($0) } }
+            let outcome = try installer.run()
+            if json {
+                print(outcome.json.rendered())
+                return
+            }
+            let root = options.host.root
+            print((dryRun ? "earlybind install (dry run) into " : "earlybind install into ") + root.path + ":")
+            if outcome.changes.isEmpty { print("  nothing to change") }
+            for change in outcome.changes {
+                print("  " + (dryRun ? "would be " + change.action.rawValue : change.action.rawValue).padding(18) + " " + change.path)
+            }
+            for image in outcome.images {
+                print("  initramfs \(image.kernel): earlybind inside, runs before udev")
+            }
+            if outcome.rebuildNeeded {
+                print(installer.runsCommands
+                    ? "the initramfs needs rebuilding: run 'update-initramfs -u -k all'"
+                    : "the initramfs needs rebuilding (--root is not /, so nothing was run): "
+                        + "mkinitramfs -d \(root.resolve(Installer.confDir)) -o IMAGE KERNEL")
+            }
         }
+    }
+}
+
+extension Installer.Outcome {
+    var json: JSON {
+        .object([
+            ("changed", .bool(!changes.isEmpty)),
+            ("changes", .array(changes.map { .object([("path", .string($0.path)), ("action", .string($0.action.rawValue))]) })),
+            ("rebuild_needed", .bool(rebuildNeeded)),
+            ("commands", .array(commands.map(JSON.string))),
+            ("images", .array(images.map {
+                .object([("kernel", .string($0.kernel)), ("ok", .bool($0.problems.isEmpty)),
+                         ("problems", .array($0.problems.map(JSON.string)))])
+            })),
+        ])
     }
 }

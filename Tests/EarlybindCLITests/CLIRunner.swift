@@ -63,7 +63,7 @@ final class FakeMachine {
 }
 
 /// Runs the `earlybind` built beside the test bundle.
-func runEarlybind(_ arguments: [String]) throws -> CLIResult {
+func runEarlybind(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
     let bundle = URL(fileURLWithPath: CommandLine.arguments[0])
     let directory = bundle.pathComponents.contains { $0.hasSuffix(".xctest") }
         ? bundle.deletingLastPathComponent().deletingLastPathComponent() : bundle.deletingLastPathComponent()
@@ -74,6 +74,7 @@ func runEarlybind(_ arguments: [String]) throws -> CLIResult {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), errors = Pipe()
     process.standardOutput = output
     process.standardError = errors

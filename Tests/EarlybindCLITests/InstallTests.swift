@@ -4,173 +4,261 @@ import EarlybindTestSupport
 import Foundation
 import Testing
 
+/// install and uninstall into staged roots, through the built CLI.
 @Suite struct InstallTests {
     let root: String
-    let bootBinary: String
 
     init() throws {
         root = NSTemporaryDirectory() + "earlybind-root-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: root + "/etc/initramfs-tools", withIntermediateDirectories: true)
-        try "MODULES=most\n".write(toFile: root + "/etc/initramfs-tools/initramfs.conf", atomically: false, encoding: .utf8)
-        try "vendor_id\t: GenuineIntel\n".writeCreatingDirectory(root + "/proc/cpuinfo")
-        bootBinary = root + "/build/earlybind-boot"
-        try "\u{7f}ELF fake binder".writeCreatingDirectory(bootBinary)
+        try write("/etc/initramfs-tools/initramfs.conf", "MODULES=most\n")
+        try write("/proc/cpuinfo", "vendor_id\t: GenuineIntel\n")
+        try write("/etc/earlybind.conf", "0000:03:00.0 10de:1b02  # the admin's line\n")
+        try FileManager.default.createDirectory(atPath: root + "/lib/modules/6.1.0-test", withIntermediateDirectories: true)
     }
 
-    func install(noGrub: Bool = false, dryRun: Bool = false) throws -> [String] {
-        var lines: [String] = []
-        var installer = try Installer(root: InstallRoot(root)!, bootBinary: bootBinary)
-        installer.dryRun = dryRun
-        installer.writeGrubDropIn = !noGrub
-        installer.output = { lines.append($0) }
-        try installer.run(rebuildInitramfs: true)
-        return lines
+    func write(_ path: String, _ text: String, mode: Int = 0o644) throws {
+        let full = root + path
+        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: full, atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: full)
     }
 
-    func read(_ path: String) throws -> String {
-        try String(contentsOfFile: root + path, encoding: .utf8)
-    }
-
+    func read(_ path: String) throws -> String { try String(contentsOfFile: root + path, encoding: .utf8) }
+    func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: root + path) }
     func mode(_ path: String) throws -> Int {
         try (FileManager.default.attributesOfItem(atPath: root + path)[.posixPermissions] as! NSNumber).intValue
     }
 
+    func earlybind(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
+        try runEarlybind(arguments + ["--root", root], environment: environment)
+    }
+
+    func installJSON(_ extra: [String] = [], environment: [String: String] = [:]) throws -> [String: Any] {
+        let result = try earlybind(["install", "--json"] + extra, environment: environment)
+        #expect(result.status == 0, "\(result.errors)")
+        return try result.json()
+    }
+
+    /// Every file, link and directory under the root with its mode and content.
+    func snapshot() throws -> [String: String] {
+        var entries: [String: String] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: root)!
+        while let relative = enumerator.nextObject() as? String {
+            let path = root + "/" + relative
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            let type = attributes[.type] as! FileAttributeType
+            let mode = (attributes[.posixPermissions] as! NSNumber).intValue
+            if type == .typeSymbolicLink {
+                entries[relative] = "link " + (try FileManager.default.destinationOfSymbolicLink(atPath: path))
+            } else if type == .typeDirectory {
+                entries[relative] = "dir \(mode)"
+            } else {
+                entries[relative] = "file \(mode) " + SHA256.hex(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+            }
+        }
+        return entries
+    }
+
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test func laysDownEveryFile() throws {
-        let lines = try install()
-        #expect(lines == [
-            "earlybind install into \(root):",
-            "  created       /etc/earlybind.conf",
-            "  created       /usr/local/lib/earlybind/earlybind-boot",
-            "  created       /etc/initramfs-tools/hooks/earlybind",
-            "  created       /etc/initramfs-tools/scripts/init-top/earlybind",
-            "  created       /etc/default/grub.d/earlybind.cfg",
-        ] + (ExternalCommand.find("update-grub") == nil
-            ? ["not running update-initramfs: --root is not /"]
-            : ["not running update-initramfs or update-grub: --root is not /"]))
-        #expect(try read("/usr/local/lib/earlybind/earlybind-boot") == "\u{7f}ELF fake binder")
+    @Test func freshInstallLaysDownEveryFileAndAManifest() throws {
+        let json = try installJSON()
+        #expect(json["changed"] as? Bool == true)
+        #expect((json["changes"] as? [[String: String]])?.map { $0["path"]! + " " + $0["action"]! } == [
+            "/usr/local/lib/earlybind/earlybind-boot created",
+            "/etc/initramfs-tools/hooks/earlybind created",
+            "/etc/initramfs-tools/scripts/init-top/earlybind created",
+            "/etc/default/grub.d/earlybind.cfg created",
+        ])
+        #expect(json["rebuild_needed"] as? Bool == true)
+        #expect((json["commands"] as? [String])?.isEmpty == true)
         #expect(try mode("/usr/local/lib/earlybind/earlybind-boot") == 0o755)
         #expect(try mode("/etc/initramfs-tools/hooks/earlybind") == 0o755)
         #expect(try mode("/etc/initramfs-tools/scripts/init-top/earlybind") == 0o755)
-        #expect(try mode("/etc/earlybind.conf") == 0o644)
         let shipped = try String(contentsOf: Self.repository.appending(path: "hooks/init-top-earlybind"), encoding: .utf8)
         #expect(try read("/etc/initramfs-tools/scripts/init-top/earlybind") == shipped)
-    }
-
-    @Test func hookCarriesOnlyTheRootsPaths() throws {
-        _ = try install()
         let hook = try read("/etc/initramfs-tools/hooks/earlybind")
         #expect(hook.contains("BOOT_BINARY='\(root)/usr/local/lib/earlybind/earlybind-boot'\n"))
         #expect(hook.contains("CONFIG='\(root)/etc/earlybind.conf'\n"))
         #expect(!hook.contains("@"))
-        let template = try String(contentsOf: Self.repository.appending(path: "hooks/earlybind-hook.in"), encoding: .utf8)
-        #expect(hook.split(separator: "\n").count == template.split(separator: "\n").count)
+        let manifest = try #require(try Manifest.load(root: InstallRoot(root)!))
+        #expect(manifest.files.map(\.path).sorted() == [
+            "/etc/default/grub.d/earlybind.cfg", "/etc/initramfs-tools/hooks/earlybind",
+            "/etc/initramfs-tools/scripts/init-top/earlybind", "/usr/local/lib/earlybind/earlybind-boot",
+        ])
+        #expect(manifest.entry(Installer.hookPath)?.sha256 == SHA256.hex(Array(hook.utf8)))
+        #expect(manifest.files.allSatisfy { $0.backup == nil })
     }
 
-    @Test func secondRunChangesNothing() throws {
-        _ = try install()
-        let before = try FileManager.default.attributesOfItem(atPath: root + "/etc/initramfs-tools/hooks/earlybind")
-        let lines = try install()
-        #expect(lines.dropFirst().prefix(5).allSatisfy { $0.hasPrefix("  unchanged") })
-        let after = try FileManager.default.attributesOfItem(atPath: root + "/etc/initramfs-tools/hooks/earlybind")
-        #expect(before[.systemFileNumber] as? Int == after[.systemFileNumber] as? Int)
+    @Test func secondInstallChangesNothingAndIsFast() throws {
+        _ = try installJSON()
+        let before = try snapshot()
+        let started = Date()
+        let json = try installJSON()
+        #expect(Date().timeIntervalSince(started) < 1.0)
+        #expect(json["changed"] as? Bool == false)
+        #expect(json["rebuild_needed"] as? Bool == false)
+        #expect(try snapshot() == before)
+        let text = try earlybind(["install"])
+        #expect(text.lines.contains("  nothing to change"))
     }
 
-    @Test func keepsTheAdminsConfig() throws {
-        try "0000:03:00.0 10de:1b02 # mine\n".writeCreatingDirectory(root + "/etc/earlybind.conf")
-        let lines = try install()
-        #expect(lines.contains("  unchanged     /etc/earlybind.conf"))
-        #expect(try read("/etc/earlybind.conf") == "0000:03:00.0 10de:1b02 # mine\n")
+    @Test func configChangeNeedsARebuild() throws {
+        _ = try installJSON()
+        try write("/etc/earlybind.conf", "0000:03:00.0 10de:1b02\n0000:04:00.0\n")
+        let json = try installJSON()
+        #expect(json["changed"] as? Bool == false)
+        #expect(json["rebuild_needed"] as? Bool == true)
+        // Reported once: a staged root's images are then the caller's to build.
+        #expect(try installJSON()["rebuild_needed"] as? Bool == false)
+        try write("/etc/earlybind.conf", "0000:04:00.0\n")
+        #expect(try earlybind(["install"]).output.contains("nothing was run): mkinitramfs -d \(root)/etc/initramfs-tools"))
     }
 
-    @Test func refusesABadConfigAndWritesNothing() throws {
-        try "03:00.0\n03:00.8\n".writeCreatingDirectory(root + "/etc/earlybind.conf")
-        #expect {
-            try install()
-        } throws: { error in
-            "\(error)" == "\(root)/etc/earlybind.conf:2: bad PCI address '03:00.8': the function number goes up to 7\n"
-                + "\(root)/etc/earlybind.conf has 1 bad line(s): fix them first, nothing was installed"
+    @Test func createsACommentedConfigWhenThereIsNone() throws {
+        try FileManager.default.removeItem(atPath: root + "/etc/earlybind.conf")
+        let json = try installJSON()
+        #expect((json["changes"] as? [[String: String]])?.first?["path"] == "/etc/earlybind.conf")
+        #expect(try read("/etc/earlybind.conf") == Installer.configTemplate)
+    }
+
+    @Test func uninstallRestoresReplacedFilesByteForByte() throws {
+        try write(Installer.hookPath, "#!/bin/sh\n# Generated by earlybind 0.0.1, an older hook\n", mode: 0o700)
+        try write(Installer.bootBinaryPath, "an older binder", mode: 0o750)
+        let before = try snapshot()
+        let json = try installJSON()
+        #expect((json["changes"] as? [[String: String]])?.first { $0["path"] == Installer.hookPath }?["action"] == "replaced")
+        #expect(exists(Manifest.backupPath(Installer.hookPath)))
+
+        let result = try earlybind(["uninstall"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.lines.contains("  restored      \(Installer.hookPath)"))
+        #expect(result.lines.contains("  removed       \(Installer.initTopPath)"))
+        var after = try snapshot()
+        // Directories install created and uninstall leaves (empty, standard places) do not count.
+        for (path, value) in after where value.hasPrefix("dir") && before[path] == nil { after[path] = nil }
+        #expect(after == before)
+    }
+
+    @Test func uninstallKeepsAFileChangedSinceInstall() throws {
+        _ = try installJSON()
+        try write(Installer.initTopPath, "# Generated by earlybind, then edited by hand\n", mode: 0o755)
+        let result = try earlybind(["uninstall"])
+        #expect(result.lines.contains("  kept (changed since earlybind wrote it) \(Installer.initTopPath)"))
+        #expect(try read(Installer.initTopPath) == "# Generated by earlybind, then edited by hand\n")
+        #expect(!exists(Installer.hookPath))
+        #expect(exists("/etc/earlybind.conf"))
+        #expect(!exists(Manifest.directory))
+    }
+
+    @Test func purgeRemovesTheConfigToo() throws {
+        _ = try installJSON()
+        #expect(try earlybind(["uninstall", "--purge"]).status == 0)
+        #expect(!exists("/etc/earlybind.conf"))
+        #expect(!exists(Installer.bootBinaryPath))
+        #expect(!exists("/usr/local/lib/earlybind"))
+    }
+
+    /// A run killed after any of its steps leaves every file old or new, and the next
+    /// install and uninstall finish cleanly from the manifest.
+    @Test func killedAtEveryStepThenInstallAndUninstall() throws {
+        try write(Installer.hookPath, "# Generated by earlybind, older\n", mode: 0o755)
+        let pristine = try snapshot()
+        var step = 1
+        while true {
+            let killed = try earlybind(["install"], environment: ["EARLYBIND_TEST_KILL_AFTER_STEP": "\(step)"])
+            if killed.status == 0 { break }
+            #expect(killed.status == 128 + 9 || killed.status == -9 || killed.status == 9, "step \(step): \(killed.errors)")
+            for path in [Installer.hookPath, Installer.initTopPath, Installer.bootBinaryPath] where exists(path) {
+                let content = try Data(contentsOf: URL(fileURLWithPath: root + path))
+                #expect(!content.isEmpty, "step \(step): \(path) is empty")
+            }
+            #expect(try installJSON()["changed"] != nil)
+            #expect(try installJSON()["changed"] as? Bool == false, "step \(step): a second install still changed things")
+            #expect(try earlybind(["uninstall"]).status == 0)
+            var after = try snapshot()
+            for (path, value) in after where value.hasPrefix("dir") && pristine[path] == nil { after[path] = nil }
+            #expect(after == pristine, "step \(step): uninstall did not restore the tree")
+            step += 1
+            if step > 20 { Issue.record("install never finished"); break }
         }
-        #expect(!FileManager.default.fileExists(atPath: root + "/etc/initramfs-tools/hooks/earlybind"))
+        #expect(step > 5, "expected several steps, saw \(step - 1)")
+    }
+
+    @Test func refusesAConfigOthersCanChange() throws {
+        try FileManager.default.setAttributes([.posixPermissions: 0o664], ofItemAtPath: root + "/etc/earlybind.conf")
+        let writable = try earlybind(["install"])
+        #expect(writable.status == 1)
+        #expect(writable.errors.contains("refusing \(root)/etc/earlybind.conf: group or others may write it (chmod 644"))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644, .ownerAccountID: 4321], ofItemAtPath: root + "/etc/earlybind.conf")
+        let foreign = try earlybind(["install"])
+        #expect(foreign.status == 1)
+        #expect(foreign.errors.contains("is owned by uid 4321, not root"))
+        #expect(!exists(Installer.hookPath))
+    }
+
+    @Test func dryRunShowsDiffsAndTouchesNothing() throws {
+        _ = try installJSON()
+        try write(Installer.initTopPath, "# Generated by earlybind, stale\n", mode: 0o755)
+        let before = try snapshot()
+        let result = try earlybind(["install", "--dry-run"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("--- \(Installer.initTopPath)\n+++ \(Installer.initTopPath)\n@@ -1,1 +1,"))
+        #expect(result.output.contains("-# Generated by earlybind, stale\n+#!/bin/sh"))
+        #expect(result.output.contains("  would be replaced  \(Installer.initTopPath)"))
+        #expect(try snapshot() == before)
+    }
+
+    @Test func grubDropInHasOnlyMissingFlags() throws {
+        try write("/etc/default/grub", "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\"\n")
+        _ = try installJSON()
+        #expect(try read(Installer.grubDropInPath).contains("\"$GRUB_CMDLINE_LINUX_DEFAULT iommu=pt\""))
+        try write("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"intel_iommu=on iommu=pt\"\n")
+        let json = try installJSON()
+        #expect((json["changes"] as? [[String: String]])?.contains { $0["path"] == Installer.grubDropInPath && $0["action"] == "removed" } == true)
+        #expect(!exists(Installer.grubDropInPath))
+        try write("/proc/cpuinfo", "vendor_id\t: AuthenticAMD\n")
+        try write("/etc/default/grub", "GRUB_DEFAULT=0\n")
+        _ = try installJSON()
+        #expect(try read(Installer.grubDropInPath).contains("\"$GRUB_CMDLINE_LINUX_DEFAULT iommu=pt\""))
     }
 
     @Test func neverOverwritesAFileItDidNotWrite() throws {
-        try "#!/bin/sh\n# the admin's own hook\n".writeCreatingDirectory(root + "/etc/initramfs-tools/hooks/earlybind")
-        #expect {
-            try install()
-        } throws: { error in
-            "\(error)" == "'\(root)/etc/initramfs-tools/hooks/earlybind' was not written by earlybind: move it away first"
-        }
-        #expect(try read("/etc/initramfs-tools/hooks/earlybind") == "#!/bin/sh\n# the admin's own hook\n")
-        #expect(!FileManager.default.fileExists(atPath: root + "/usr/local/lib/earlybind/earlybind-boot"))
+        try write(Installer.hookPath, "#!/bin/sh\n# the admin's own hook\n")
+        let result = try earlybind(["install"])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("'\(root)\(Installer.hookPath)' was not written by earlybind: move it away first"))
+        #expect(try read(Installer.hookPath) == "#!/bin/sh\n# the admin's own hook\n")
     }
 
-    @Test func neverWritesThroughASymlink() throws {
-        _ = try install()
-        let script = root + "/etc/initramfs-tools/scripts/init-top/earlybind"
-        let elsewhere = root + "/elsewhere"
-        try "# Generated by earlybind, but moved\n".write(toFile: elsewhere, atomically: false, encoding: .utf8)
-        try FileManager.default.removeItem(atPath: script)
-        try FileManager.default.createSymbolicLink(atPath: script, withDestinationPath: elsewhere)
-        #expect {
-            try install()
-        } throws: { error in
-            "\(error)" == "refusing to write '\(script)': it is a symlink"
-        }
-        #expect(try String(contentsOfFile: elsewhere, encoding: .utf8) == "# Generated by earlybind, but moved\n")
-    }
-
-    @Test func neverWritesThroughASymlinkedDirectory() throws {
+    @Test func neverWritesThroughSymlinks() throws {
         let outside = root + "-outside"
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: outside) }
         try FileManager.default.createSymbolicLink(atPath: root + "/etc/initramfs-tools/hooks", withDestinationPath: outside)
-        #expect {
-            try install()
-        } throws: { error in
-            "\(error)" == "refusing to write under '\(root)/etc/initramfs-tools/hooks': it is a symlink"
-        }
+        let result = try earlybind(["install"])
+        #expect(result.errors.contains("refusing to write under '\(root)/etc/initramfs-tools/hooks': it is a symlink"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
     }
 
-    @Test func dryRunWritesNothing() throws {
-        let lines = try install(dryRun: true)
-        #expect(lines[0] == "earlybind install (dry run) into \(root):")
-        #expect(lines[1] == "  would create  /etc/earlybind.conf")
-        #expect(!FileManager.default.fileExists(atPath: root + "/etc/earlybind.conf"))
-        #expect(!FileManager.default.fileExists(atPath: root + "/usr"))
-    }
-
-    @Test func grubDropInFollowsTheCPUVendor() throws {
-        _ = try install()
-        #expect(try read("/etc/default/grub.d/earlybind.cfg") == """
-            # Generated by earlybind: turns the IOMMU on for vfio-pci passthrough.
-            GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT intel_iommu=on iommu=pt"
-
-            """)
-        try "vendor_id\t: AuthenticAMD\n".write(toFile: root + "/proc/cpuinfo", atomically: false, encoding: .utf8)
-        _ = try install()
-        #expect(try read("/etc/default/grub.d/earlybind.cfg").contains("\"$GRUB_CMDLINE_LINUX_DEFAULT iommu=pt\""))
-    }
-
-    @Test func noGrubWritesNoDropIn() throws {
-        _ = try install(noGrub: true)
-        #expect(!FileManager.default.fileExists(atPath: root + "/etc/default/grub.d/earlybind.cfg"))
+    @Test func refusesABadConfig() throws {
+        try write("/etc/earlybind.conf", "03:00.0\n03:00.8\n")
+        let result = try earlybind(["install"])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("\(root)/etc/earlybind.conf:2: bad PCI address '03:00.8': the function number goes up to 7"))
+        #expect(!exists(Installer.hookPath))
     }
 
     @Test func needsAnInitramfsToolsConfDir() throws {
         try FileManager.default.removeItem(atPath: root + "/etc/initramfs-tools")
-        #expect {
-            try install()
-        } throws: { error in
-            "\(error)" == "no initramfs-tools configuration at '\(root)/etc/initramfs-tools': install initramfs-tools first"
-        }
+        #expect(try earlybind(["install"]).errors.contains("no initramfs-tools configuration at '\(root)/etc/initramfs-tools'"))
     }
 
     @Test(arguments: ["relative/dir", "/tmp/with space", "/tmp/quote'd", "/tmp/$(reboot)", "/tmp/../etc", "/.", "/./", "/tmp/@CONFIG@"])
-    func rejectsARootThatCannotGoIntoAScript(path: String) {
-        #expect(throws: (any Error).self) { try Earlybind.parseAsRoot(["install", "--root", path]) }
+    func rejectsARootThatCannotGoIntoAScript(path: String) throws {
+        let result = try runEarlybind(["install", "--root", path])
+        #expect(result.status == 64)
+        #expect(result.errors.contains("--root '\(path)': must be an absolute path"))
         #expect(InstallRoot(path) == nil)
     }
 
@@ -179,12 +267,5 @@ import Testing
         #expect(InstallRoot("//srv//stage")?.path == "/srv/stage")
         #expect(InstallRoot("/")?.isSystemRoot == true)
         #expect(InstallRoot("/srv/stage")?.resolve("/etc/earlybind.conf") == "/srv/stage/etc/earlybind.conf")
-    }
-}
-
-extension String {
-    func writeCreatingDirectory(_ path: String) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try write(toFile: path, atomically: false, encoding: .utf8)
     }
 }

@@ -1,0 +1,59 @@
+import EarlybindCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether one kernel's initramfs holds a working earlybind: its binary, config and
+/// init-top script are inside, and the script runs before udev starts.
+struct ImageCheck {
+    let kernel: String
+    var problems: [String]
+
+    static let required = ["usr/lib/earlybind/earlybind-boot", "etc/earlybind.conf", "scripts/init-top/earlybind"]
+
+    /// Checks the image of every kernel that has modules and an image under the root.
+    static func all(root: InstallRoot) throws -> [ImageCheck] {
+        let kernels = ((try? PosixIO().list(root.resolve("/lib/modules"))) ?? []).sorted()
+        return try kernels.filter { PosixIO().exists(root.resolve("/boot/initrd.img-" + $0)) }.map {
+            try check(kernel: $0, image: root.resolve("/boot/initrd.img-" + $0))
+        }
+    }
+
+    static func check(kernel: String, image: String) throws -> ImageCheck {
+        var problems: [String] = []
+        let listing = try ExternalCommand.capture(["lsinitramfs", image])
+        if listing.status != 0 {
+            problems.append("lsinitramfs failed with exit status \(listing.status)")
+        } else {
+            let paths = Set(listing.output.split(separator: "\n").map(String.init))
+            for path in required where !paths.contains(path) { problems.append("\(path) is missing") }
+        }
+
+        var template = Array("/tmp/earlybind-image.XXXXXX".utf8CString)
+        guard let directory = mkdtemp(&template).map({ String(cString: $0) }) else {
+            throw InstallError(description: "could not create a temporary directory: \(errorText(errno))")
+        }
+        defer { _ = try? ExternalCommand.capture(["rm", "-rf", directory]) }
+        let unpacked = try ExternalCommand.capture(["unmkinitramfs", image, directory])
+        let order = ["/main/scripts/init-top/ORDER", "/scripts/init-top/ORDER"]
+            .compactMap { try? PosixIO().read(directory + $0) }.first
+        if unpacked.status != 0 || order == nil {
+            problems.append("could not read scripts/init-top/ORDER from the image")
+        } else if let problem = orderProblem(String(decoding: order!, as: UTF8.self)) {
+            problems.append(problem)
+        }
+        return ImageCheck(kernel: kernel, problems: problems)
+    }
+
+    /// nil when earlybind's init-top script runs before udev's.
+    static func orderProblem(_ order: String) -> String? {
+        let lines = order.split(separator: "\n")
+        guard let ours = lines.firstIndex(where: { $0.hasPrefix("/scripts/init-top/earlybind ") }) else {
+            return "scripts/init-top/ORDER does not run earlybind"
+        }
+        if let udev = lines.firstIndex(where: { $0.hasPrefix("/scripts/init-top/udev ") }), udev < ours {
+            return "scripts/init-top/ORDER runs udev before earlybind"
+        }
+        return nil
+    }
+}

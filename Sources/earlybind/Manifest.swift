@@ -1,0 +1,55 @@
+import EarlybindCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What install wrote, so uninstall removes exactly that and a killed install can be finished.
+/// Kept at /var/lib/earlybind/manifest.json under the root.
+struct Manifest: Codable, Equatable {
+    static let directory = "/var/lib/earlybind"
+    static let path = directory + "/manifest.json"
+    static let backupDirectory = directory + "/backup"
+
+    struct Entry: Codable, Equatable {
+        /// Absolute path on the target system.
+        var path: String
+        /// SHA-256 of the content earlybind writes there.
+        var sha256: String
+        /// SHA-256 of the file that was there before, saved under `backupDirectory`; nil when there was none.
+        var backup: String?
+        /// Mode of the file that was there before, restored with it.
+        var backupMode: UInt32?
+    }
+
+    var version = 1
+    var files: [Entry] = []
+    /// SHA-256 of the inputs of the initramfs (config, binary, hook, script) when it was
+    /// last rebuilt, or handed to the caller to rebuild (staged roots).
+    var inputs: String?
+
+    func entry(_ path: String) -> Entry? { files.first { $0.path == path } }
+
+    mutating func set(_ entry: Entry) {
+        if let index = files.firstIndex(where: { $0.path == entry.path }) { files[index] = entry } else { files.append(entry) }
+    }
+
+    static func backupPath(_ path: String) -> String { backupDirectory + path }
+
+    static func load(root: InstallRoot) throws -> Manifest? {
+        guard let bytes = try FileWriter().contents(root.resolve(path)) else { return nil }
+        do {
+            return try JSONDecoder().decode(Manifest.self, from: Data(bytes))
+        } catch {
+            throw InstallError(description: "\(root.resolve(path)) is damaged (\(error)); move it away to start afresh")
+        }
+    }
+
+    func save(root: InstallRoot) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(self)
+        try FileWriter().write(root.resolve(Manifest.path), Array(data) + [0x0A], mode: 0o644, under: root.path)
+    }
+}

@@ -1,0 +1,115 @@
+import EarlybindCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Takes back exactly what install wrote, per the manifest: its files are removed, or
+/// replaced by the files that were there before, byte for byte; files changed since
+/// are left alone and named.
+struct Uninstaller {
+    let root: InstallRoot
+    var dryRun = false
+    var purge = false
+    var rebuildInitramfs = true
+    var touchGrub = true
+    var output: (String) -> Void = { print($0) }
+    private var faults = FaultPoints()
+
+    init(root: InstallRoot) {
+        self.root = root
+    }
+
+    var runsCommands: Bool { root.isSystemRoot || FaultPoints.stagedRootActsAsSystem(root) }
+
+    mutating func run() throws -> [Installer.Change] {
+        if root.isSystemRoot && !dryRun && geteuid() != 0 {
+            throw InstallError(description: "uninstall changes boot files: run it as root (or try --dry-run, or --root DIR)")
+        }
+        let manifest = try Manifest.load(root: root) ?? Uninstaller.manifestFromMarkers(root: root)
+        var changes: [Installer.Change] = []
+        for entry in manifest.files {
+            if !touchGrub && entry.path == Installer.grubDropInPath { continue }
+            if dryRun {
+                output("would undo \(entry.path)")
+                continue
+            }
+            let result = try Uninstaller.undo(entry, root: root)
+            output("  \(result.padding(13)) \(entry.path)")
+            if result == "removed" { changes.append(Installer.Change(path: entry.path, action: .removed)) }
+            if result == "restored" { changes.append(Installer.Change(path: entry.path, action: .replaced)) }
+            faults.step("undo " + entry.path)
+        }
+        if purge {
+            let config = root.resolve(Config.defaultPath)
+            if dryRun { output("would remove \(Config.defaultPath)") } else if unlink(config) == 0 {
+                output("  \("removed".padding(13)) \(Config.defaultPath)")
+                changes.append(Installer.Change(path: Config.defaultPath, action: .removed))
+            }
+        }
+        if dryRun { return changes }
+        try? FileManager.default.removeItem(atPath: root.resolve(Manifest.directory))
+        rmdir(root.resolve("/usr/local/lib/earlybind"))
+
+        guard runsCommands else {
+            if !changes.isEmpty { output("not rebuilding the initramfs or running update-grub: --root is not /") }
+            return changes
+        }
+        var commands: [[String]] = []
+        if touchGrub && changes.contains(where: { $0.path == Installer.grubDropInPath }) && ExternalCommand.find("update-grub") != nil {
+            commands.append(["update-grub"])
+        }
+        if rebuildInitramfs && !changes.isEmpty { commands.append(["update-initramfs", "-u", "-k", "all"]) }
+        for command in commands {
+            output("running: \(command.joined(separator: " "))")
+            let status = try ExternalCommand.run(command)
+            if status != 0 { throw InstallError(description: "'\(command.joined(separator: " "))' failed with exit status \(status)") }
+        }
+        return changes
+    }
+
+    /// Undoes one file; returns what was done: removed, restored, unchanged, gone, or kept.
+    static func undo(_ entry: Manifest.Entry, root: InstallRoot) throws -> String {
+        let files = FileWriter()
+        let path = root.resolve(entry.path)
+        let backupPath = root.resolve(Manifest.backupPath(entry.path))
+        let saved = try files.contents(backupPath).flatMap { SHA256.hex($0) == entry.backup ? $0 : nil }
+        unlink(path + ".earlybind-new")
+        let current = try files.contents(path)
+        let currentHash = current.map(SHA256.hex)
+        var result: String
+        if currentHash == entry.sha256 || current == nil {
+            if let saved {
+                try files.write(path, saved, mode: mode_t(entry.backupMode ?? 0o644), under: root.path)
+                result = "restored"
+            } else if current != nil {
+                guard unlink(path) == 0 else { throw InstallError(description: "could not remove '\(path)': \(errorText(errno))") }
+                result = "removed"
+            } else {
+                result = "gone"
+            }
+        } else if currentHash == entry.backup {
+            result = "unchanged"
+        } else {
+            result = "kept"
+        }
+        unlink(backupPath)
+        return result == "kept" ? "kept (changed since earlybind wrote it)" : result
+    }
+
+    /// Without a manifest (it was lost, or never written), earlybind's files are the ones with its marker.
+    static func manifestFromMarkers(root: InstallRoot) -> Manifest {
+        var manifest = Manifest()
+        for path in [Installer.hookPath, Installer.initTopPath, Installer.grubDropInPath] {
+            if let bytes = try? FileWriter().contents(root.resolve(path)),
+               String(decoding: bytes, as: UTF8.self).contains(Installer.marker) {
+                manifest.files.append(Manifest.Entry(path: path, sha256: SHA256.hex(bytes)))
+            }
+        }
+        return manifest
+    }
+}
