@@ -19,15 +19,21 @@ import Testing
             OVERVIEW: Install the boot binder into initramfs-tools and rebuild every
             initramfs.
 
-            Lays down the boot binary (/usr/local/lib/earlybind/earlybind-boot), an
-            initramfs-tools hook and init-top script under /etc/initramfs-tools, and a GRUB
-            drop-in (/etc/default/grub.d/earlybind.cfg) that turns the IOMMU on. Creates
-            /etc/earlybind.conf when there is none and refuses a config with errors. Files
-            that are already up to date are left untouched. Then runs 'update-initramfs -u
-            -k all' and 'update-grub' (only when the root is /; with another --root nothing
-            is rebuilt).
+            Writes /usr/local/lib/earlybind/earlybind-boot, the hook
+            /etc/initramfs-tools/hooks/earlybind, the script
+            /etc/initramfs-tools/scripts/init-top/earlybind, a GRUB drop-in
+            /etc/default/grub.d/earlybind.cfg with the IOMMU flags /etc/default/grub lacks,
+            and /etc/earlybind.conf when there is none. Then runs 'update-initramfs -u -k
+            all' and 'update-grub', and checks that every image holds earlybind and runs it
+            before udev.
 
-            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--no-initramfs] [--no-grub] [--dry-run]
+            Each file is written atomically and only when its content changes; one that was
+            there before is backed up under /var/lib/earlybind, where a manifest records
+            what was written, for 'earlybind uninstall'. A second run with nothing changed
+            writes and rebuilds nothing. With --root other than / nothing is run: the
+            output says whether a rebuild is needed.
+
+            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--no-initramfs] [--no-grub] [--dry-run] [--json]
 
             OPTIONS:
               --sysfs <DIR>           Read devices from this sysfs tree. (default: /sys)
@@ -36,8 +42,10 @@ import Testing
                                       proc/cpuinfo when present). (default: /)
               --no-initramfs          Do not rebuild the initramfs images.
               --no-grub               Do not write the GRUB drop-in or run update-grub.
-              --dry-run               Show what would be written and run, and change
+              --dry-run               Show each change as a diff, and each command, and do
                                       nothing.
+              --json                  Print what changed as JSON (for configuration
+                                      management).
               --version               Show the version.
               -h, --help              Show help information.
 

@@ -82,8 +82,14 @@ import Testing
         #expect(run.lines[1] == "earlybind: 0000:03:00.0 [10de:1b02]: left alone: vfio-pci is not available: vfio-pci: module 'vfio-pci' not found")
     }
 
+    @Test func registeredVFIOIsUsedWithoutLoading() throws {
+        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0\n", drivers: ["vfio-pci"])
+        #expect(run.loader.requested.isEmpty)
+        #expect(run.lines.last == "earlybind: done: 2 on vfio-pci, 0 left alone, 0 failed")
+    }
+
     @Test func builtInVFIOCounts() throws {
-        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0\n", vfioModule: .builtIn, drivers: ["vfio-pci"])
+        let run = try boot(Fixtures.gpuWithAudio, config: "03:00.0\n", vfioModule: .builtIn)
         #expect(run.lines.first == "earlybind: vfio-pci: built in")
         #expect(run.lines.last == "earlybind: done: 2 on vfio-pci, 0 left alone, 0 failed")
     }
