@@ -148,17 +148,34 @@ public struct BindPlan: Sendable {
     }
 
     /// The safety rule a group breaks, if any: it holds the boot VGA, or storage,
-    /// network or a host bridge that was not itself asked for. `force` lifts these.
+    /// network or a host or chipset bridge. One exception: a group made only of
+    /// storage and network functions (an NVMe drive, a NIC) that are all asked for
+    /// is the admin's explicit choice. `force` lifts these rules.
     public static func safetyRefusal(
         group: Int, members: [PCIDevice], isRequested: (PCIAddress) -> Bool
     ) -> LeaveReason? {
         if let vga = members.first(where: { $0.isBootVGA }) {
             return .groupHoldsBootVGA(group: group, member: vga.address)
         }
-        for member in members where !isRequested(member.address) {
-            if let kind = member.hostCriticalKind { return .groupHolds(kind: kind, group: group, member: member.address) }
+        let endpoints = members.filter { !$0.isBridge }
+        var firstCritical: (kind: HostCriticalKind, address: PCIAddress)? = nil
+        var onlyDrivesAndNICs = true
+        var allRequested = true
+        for member in endpoints {
+            guard let kind = member.hostCriticalKind else {
+                onlyDrivesAndNICs = false
+                continue
+            }
+            if firstCritical == nil { firstCritical = (kind, member.address) }
+            switch kind {
+            case .storage, .network: break
+            case .hostBridge, .chipsetBridge: onlyDrivesAndNICs = false
+            }
+            if !isRequested(member.address) { allRequested = false }
         }
-        return nil
+        guard let critical = firstCritical else { return nil }
+        if onlyDrivesAndNICs && allRequested { return nil }
+        return .groupHolds(kind: critical.kind, group: group, member: critical.address)
     }
 
     /// Decides every endpoint of one IOMMU group together: a group is passed through whole or not at all.

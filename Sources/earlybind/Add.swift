@@ -47,39 +47,53 @@ extension Earlybind {
             }
             let selection = try Selection(selectors, inventory: inventory, includeBootVGA: force)
             let configured = Configured(host: host)
-            let refusals = AddSafety.refusals(selection, inventory: inventory, configured: configured.addresses)
+            let refusals = AddSafety.refusals(selection, inventory: inventory, configured: configured.bound)
             if !refusals.isEmpty {
                 if !force {
                     throw InstallError(description: refusals.joined(separator: "\n")
                         + "\nnothing was changed; --force takes the devices anyway")
                 }
-                refusals.forEach { printError("warning: --force overrides: \($0)") }
+                for refusal in refusals {
+                    wrapped("warning: --force overrides: \(refusal)", indent: "", continuation: "  ").forEach(printError)
+                }
             }
             if !inventory.iommuEnabled {
-                printError("warning: the IOMMU is off, so group safety cannot be checked yet; run 'earlybind groups' once it is on")
+                wrapped("warning: the IOMMU is off, so group safety cannot be checked yet; run 'earlybind groups' once it is on",
+                        indent: "", continuation: "  ").forEach(printError)
             }
 
             let names = PCINames()
             var editor = ConfigEditor(loaded?.text ?? Array(Installer.configTemplate.utf8))
-            let existing = Set((loaded?.config.entries ?? []).compactMap { entry -> PCIAddress? in
-                if case .address(let address, _) = entry.selector { return address }
-                return nil
-            })
+            let entries = loaded?.config.entries ?? []
             print(dryRun ? "would add to \(Config.defaultPath):" : "adding to \(Config.defaultPath):")
             var added = 0
             for device in selection.devices {
-                let view = DeviceView(device, names: names, configured: existing.contains(device.address))
+                let existing = entries.first { entry in
+                    if case .address(device.address, _) = entry.selector { return true }
+                    return false
+                }
+                let view = DeviceView(device, names: names, configured: existing != nil)
                 view.lines().forEach { print($0) }
-                if existing.contains(device.address) {
-                    print("    already configured")
+                let entry = device.address.description + " " + device.id.description + (force ? " force" : "")
+                guard let existing else {
+                    editor.append(entry + "  # " + view.className + ": " + view.product)
+                    added += 1
                     continue
                 }
-                editor.append(device.address.description + " " + device.id.description + (force ? " force" : "")
-                    + "  # " + view.className + ": " + view.product)
-                added += 1
+                // An entry that expects other hardware, or lacks the force now asked for, is brought up to date.
+                var stale = false
+                if case .address(_, let expected?) = existing.selector, expected != device.id { stale = true }
+                if force && !existing.force { stale = true }
+                if stale {
+                    editor.replaceEntry(line: existing.line, with: entry)
+                    print("    line \(existing.line) updated: \(entry)")
+                    added += 1
+                } else {
+                    print("    already configured (line \(existing.line))")
+                }
             }
             if added == 0 {
-                print("nothing to add: every device is already configured")
+                print("nothing to change: every device is already configured")
                 return
             }
             if dryRun {
@@ -95,6 +109,7 @@ extension Earlybind {
 
 /// The safety rules of `add`, as sentences; empty when none is broken.
 enum AddSafety {
+    /// `configured`: the devices the config already has bound at boot.
     static func refusals(_ selection: Selection, inventory: Inventory, configured: [PCIAddress]) -> [String] {
         var refusals: [String] = []
         for device in selection.devices where device.isBootVGA {

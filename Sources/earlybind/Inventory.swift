@@ -31,27 +31,17 @@ struct Inventory {
         devices.filter { $0.iommuGroup == group }
     }
 
-    /// The device with every endpoint of its group and every function of its slot: what is passed together.
+    /// Every endpoint of the device's group and every function of its slot: what is
+    /// passed together. Bridges are never among them.
     func passedTogether(with device: PCIDevice) -> [PCIDevice] {
-        let mates = devices.filter { other in
+        devices.filter { other in
             !other.isBridge && (other.address.sameSlot(as: device.address)
                 || (device.iommuGroup != nil && other.iommuGroup == device.iommuGroup))
         }
-        return mates.contains { $0.address == device.address } ? mates : ([device] + mates).sorted { $0.address < $1.address }
     }
 
-    /// Why the group cannot be passed through as a whole, or nil when it can. A group
-    /// of nothing but storage or network functions (an NVMe drive, a NIC) can be passed:
-    /// naming it is the admin's choice, as at boot. One that mixes them with others cannot.
+    /// Why the group cannot be passed through as a whole, or nil when it can.
     func refusal(ofGroup group: Int) -> LeaveReason? {
-        let members = members(of: group)
-        let endpoints = members.filter { !$0.isBridge }
-        let ownGroup = endpoints.allSatisfy { device in
-            switch device.hostCriticalKind {
-            case .storage?, .network?: return true
-            default: return false
-            }
-        }
-        return BindPlan.safetyRefusal(group: group, members: members) { _ in ownGroup }
+        BindPlan.safetyRefusal(group: group, members: members(of: group)) { _ in true }
     }
 }

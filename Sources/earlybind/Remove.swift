@@ -40,7 +40,7 @@ extension Earlybind {
             var editor = ConfigEditor(loaded.text)
             print(dryRun ? "would remove from \(Config.defaultPath):" : "removing from \(Config.defaultPath):")
             for number in lines.sorted() {
-                print("  line \(number): \(editor.lines[number - 1])")
+                print("  line \(number): \(editor.display(number))")
             }
             editor.remove(lines: lines)
             if dryRun {

@@ -23,9 +23,12 @@ struct Selection {
                 guard let device = inventory.device(address) else {
                     throw ValidationError("no PCI device at \(address) (see 'earlybind groups' or 'lspci -D')")
                 }
+                if device.isBridge {
+                    throw ValidationError("\(address) is a PCI bridge: bridges stay with the host; name the devices behind it")
+                }
                 named.append(device)
             case .id(let id):
-                let matches = inventory.devices.filter { $0.id == id && (includeBootVGA || !$0.isBootVGA) }
+                let matches = inventory.devices.filter { $0.id == id && !$0.isBridge && (includeBootVGA || !$0.isBootVGA) }
                 guard !matches.isEmpty else {
                     throw ValidationError("no PCI device has ID \(id)" + (inventory.devices.contains { $0.id == id } ? " except the boot VGA (use --force to take it)" : ""))
                 }

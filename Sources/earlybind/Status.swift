@@ -139,8 +139,10 @@ struct StatusReport {
         if context.off { return ("earlybind_off", "earlybind=off is on this boot's kernel command line") }
         if !context.installed { return ("not_installed", "earlybind is not installed: run 'earlybind install'") }
         let subject = "earlybind: " + decision.address.description + " "
-        if let line = context.log.last(where: { $0.hasPrefix(subject) && $0.contains(": not bound: ") }) {
-            return ("bind_failed", "at boot: " + line.dropFirst("earlybind: ".count))
+        if let line = context.log.last(where: { $0.hasPrefix(subject) }) {
+            let text = "at boot: " + line.dropFirst("earlybind: ".count)
+            if line.contains(": not bound: ") || line.contains(": given back: ") { return ("bind_failed", text) }
+            if line.contains(": left alone: vfio-pci is not available") { return ("vfio_unavailable", text) }
         }
         if context.outdated {
             return ("initramfs_outdated", "the config is newer than the initramfs: run 'earlybind install' and reboot")
@@ -171,7 +173,7 @@ struct StatusReport {
                 ("groups", .int(inventory.groups.count)),
                 ("cpu_vendor", .optional(cpuVendor)),
                 ("needed_flag", .optional(needed)),
-                ("needed_flag_present", .bool(needed.map(cmdline.contains) ?? true)),
+                ("needed_flag_present", .bool(needed.map { IOMMUAdvice.isPresent($0, in: cmdline) } ?? true)),
                 ("kernel_flags", .array(iommuFlags.map(JSON.string))),
                 ("firmware_table", .string(firmwareTable)),
                 ("firmware_table_present", .bool(firmwareTablePresent)),
@@ -194,7 +196,9 @@ struct StatusReport {
 
     var text: String {
         var lines: [String] = []
-        func row(_ label: String, _ value: String) { lines.append("  " + (label + ":").padding(18) + value) }
+        func row(_ label: String, _ value: String) {
+            lines += wrapped(value, indent: "  " + (label + ":").padding(18), continuation: String(repeating: " ", count: 20))
+        }
 
         lines.append("IOMMU")
         if inventory.iommuEnabled {
@@ -205,9 +209,11 @@ struct StatusReport {
         let needed = IOMMUAdvice.neededFlag(cpuVendor: cpuVendor)
         let cpu = cpuVendor ?? "unknown vendor"
         if let needed {
-            row("CPU", cpu + ": needs " + needed + (cmdline.contains(needed) ? " (present)" : " (missing)"))
-        } else {
+            row("CPU", cpu + ": needs " + needed + (IOMMUAdvice.isPresent(needed, in: cmdline) ? " (present)" : " (missing)"))
+        } else if cpuVendor == "AuthenticAMD" {
             row("CPU", cpu + ": on by default")
+        } else {
+            row("CPU", cpu + ": no flag known to be needed")
         }
         row("kernel flags", iommuFlags.isEmpty ? "none of intel_iommu=, amd_iommu=, iommu=" : iommuFlags.joined(separator: " "))
         row("ACPI table", firmwareTable + (firmwareTablePresent ? " present" : " missing (firmware has the IOMMU off?)"))
@@ -245,9 +251,10 @@ struct StatusReport {
         }
         if let kernelLog {
             lines.append("boot log")
-            lines += kernelLog.isEmpty ? ["  no earlybind lines in this boot's kernel log"] : kernelLog.map { "  " + $0 }
+            lines += kernelLog.isEmpty ? ["  no earlybind lines in this boot's kernel log"]
+                : kernelLog.flatMap { wrapped($0, indent: "  ", continuation: "      ") }
         } else {
-            lines.append("boot log: cannot read the kernel log (run as root to see earlybind's boot lines)")
+            lines.append("boot log: cannot read the kernel log (as root it shows earlybind's lines)")
         }
         return lines.joined(separator: "\n")
     }

@@ -18,7 +18,7 @@ import Testing
         #expect(result.output.contains("next: run 'earlybind install'"))
         let again = try machine.run(["add", "0000:03:00.1"])
         #expect(again.status == 0)
-        #expect(again.output.contains("nothing to add: every device is already configured"))
+        #expect(again.output.contains("nothing to change: every device is already configured"))
     }
 
     @Test func idSelectorRecordsAddresses() throws {
@@ -128,5 +128,59 @@ import Testing
         let result = try machine.run(["remove", "1234:1111"])
         #expect(result.status == 0)
         #expect(try machine.read("/etc/earlybind.conf") == "02:00.0\n")
+    }
+
+    @Test func namingTheStorageMemberDoesNotLiftTheRule() throws {
+        let sata = try FakeMachine(Fixtures.groupWithSATA.filter { $0.address != "0000:00:1f.0" })
+        for selector in ["00:1f.2", "8086:2922"] {
+            let result = try sata.run(["add", selector])
+            #expect(result.status == 1, "\(selector)")
+            #expect(result.errors.contains("IOMMU group 7 also holds storage 0000:00:1f.2: the host needs it"))
+        }
+        let hostBridge = try FakeMachine(Fixtures.gpuWithAudio)
+        #expect(try hostBridge.run(["add", "00:00.0"]).errors.contains("IOMMU group 0 also holds host bridge 0000:00:00.0"))
+        let nvme = try FakeMachine(Fixtures.gpuWithAudio + [FakeDevice("0000:04:00.0", id: "144d:a808", class: "010802", group: 9, driver: "nvme")])
+        #expect(try nvme.run(["add", "04:00.0"]).status == 0)
+    }
+
+    @Test func aBridgeIsNotASelector() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio)
+        let result = try machine.run(["add", "00:01.1"])
+        #expect(result.status == 64)
+        #expect(result.errors.contains("0000:00:01.1 is a PCI bridge: bridges stay with the host"))
+    }
+
+    @Test func aBootVGALeftAloneStillCountsAsTheHostsDisplay() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "00:01.0\n")
+        #expect(try machine.run(["add", "03:00.0"]).status == 0)
+    }
+
+    @Test func forceAndChangedHardwareUpdateTheEntryInPlace() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "00:01.0  # the console GPU\n")
+        let forced = try machine.run(["add", "00:01.0", "--force"])
+        #expect(forced.status == 0, "\(forced.errors)")
+        #expect(forced.output.contains("    line 1 updated: 0000:00:01.0 1234:1111 force"))
+        #expect(try machine.read("/etc/earlybind.conf") == "0000:00:01.0 1234:1111 force  # the console GPU\n")
+
+        let swapped = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0 10de:2204  # old card\n")
+        let changed = try swapped.run(["add", "03:00.0"])
+        #expect(changed.status == 0, "\(changed.errors)")
+        let lines = try swapped.read("/etc/earlybind.conf").split(separator: "\n")
+        #expect(lines[0] == "0000:03:00.0 10de:1b02  # old card")
+        #expect(lines[1].hasPrefix("0000:03:00.1 10de:10ef  # Audio device"))
+    }
+
+    @Test func crlfAndForeignBytesSurviveEdits() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "")
+        let original: [UInt8] = Array("# caf".utf8) + [0xE9] + Array("\r\n0000:03:00.0 10de:1b02\r\n0000:03:00.1\r\n# end\r\n".utf8)
+        try Data(original).write(to: URL(fileURLWithPath: machine.root + "/etc/earlybind.conf"))
+        let removed = try machine.run(["remove", "03:00.0"])
+        #expect(removed.status == 0, "\(removed.errors)")
+        #expect(removed.output.contains("  line 2: 0000:03:00.0 10de:1b02\n"))
+        let after = Array(try Data(contentsOf: URL(fileURLWithPath: machine.root + "/etc/earlybind.conf")))
+        #expect(after == Array("# caf".utf8) + [0xE9] + Array("\r\n# end\r\n".utf8))
+        #expect(try machine.run(["add", "03:00.0"]).status == 0)
+        let added = Array(try Data(contentsOf: URL(fileURLWithPath: machine.root + "/etc/earlybind.conf")))
+        #expect(Array(added.prefix(after.count)) == after)
     }
 }

@@ -153,7 +153,7 @@ import Testing
         let unreadable = try status(machine, extra: ["--kernel-log", "/nonexistent/kmsg"])
         #expect(unreadable.json["kernel_log"] is NSNull)
         #expect(try machine.run(["status", "--kernel-log", "/nonexistent/kmsg"]).output
-            .contains("boot log: cannot read the kernel log (run as root to see earlybind's boot lines)"))
+            .contains("boot log: cannot read the kernel log (as root it shows earlybind's lines)"))
     }
 
     @Test func unreadableDeviceIsReported() throws {
@@ -162,6 +162,30 @@ import Testing
         let device = try #require(try status(machine).devices["0000:03:00.0"])
         #expect(device["problem"] as? String == "unreadable")
         #expect((device["message"] as? String)?.hasPrefix("unexpected content 'garbage' in ") == true)
+    }
+
+    @Test(arguments: [
+        ("earlybind: 0000:03:00.0 [10de:1b02]: given back: 0000:03:00.1 of IOMMU group 3 was not bound; back on nouveau", "bind_failed"),
+        ("earlybind: 0000:03:00.0 [10de:1b02]: left alone: vfio-pci is not available: vfio-pci: blacklisted", "vfio_unavailable"),
+    ])
+    func otherBootOutcomes(line: String, code: String) throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0\n")
+        try machine.markInstalled()
+        try machine.write("/kmsg", "5,1,1,-;" + line + "\n")
+        #expect(try status(machine, extra: ["--kernel-log", machine.root + "/kmsg"]).devices["0000:03:00.0"]?["problem"] as? String == code)
+    }
+
+    @Test(arguments: [
+        ("GenuineIntel", "quiet intel_iommu=on,igfx_off", "intel_iommu=on", true),
+        ("GenuineIntel", "quiet intel_iommu=igfx_off", "intel_iommu=on", false),
+        ("AuthenticAMD", "quiet", nil, true),
+        ("ARM", "quiet", nil, true),
+    ] as [(String, String, String?, Bool)])
+    func neededFlag(cpu: String, cmdline: String, needed: String?, present: Bool) throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, cmdline: cmdline, cpu: cpu)
+        let iommu = try #require(try status(machine).json["iommu"] as? [String: Any])
+        #expect(iommu["needed_flag"] as? String == needed)
+        #expect(iommu["needed_flag_present"] as? Bool == present)
     }
 
     @Test func unmatchedIDIsNotReady() throws {
