@@ -47,11 +47,11 @@ struct ImageCheck {
 
     /// nil when earlybind's init-top script runs before udev's.
     static func orderProblem(_ order: String) -> String? {
-        let lines = order.split(separator: "\n")
-        guard let ours = lines.firstIndex(where: { $0.hasPrefix("/scripts/init-top/earlybind ") }) else {
+        let scripts = order.split(separator: "\n").map { $0.prefix { $0 != " " } }
+        guard let ours = scripts.firstIndex(of: "/scripts/init-top/earlybind") else {
             return "scripts/init-top/ORDER does not run earlybind"
         }
-        if let udev = lines.firstIndex(where: { $0.hasPrefix("/scripts/init-top/udev ") }), udev < ours {
+        if let udev = scripts.firstIndex(of: "/scripts/init-top/udev"), udev < ours {
             return "scripts/init-top/ORDER runs udev before earlybind"
         }
         return nil

@@ -40,6 +40,9 @@ extension Earlybind {
             } else {
                 devices = try Selection(selectors, inventory: inventory, includeBootVGA: true).devices
             }
+            for device in devices where device.isBootVGA {
+                printError("warning: \(device.address) is the boot VGA: the host's console is on it")
+            }
             print(VMXML.snippets(for: devices.map(\.address)))
         }
 

@@ -1,0 +1,70 @@
+import EarlybindCore
+@testable import earlybind
+import EarlybindTestSupport
+import Foundation
+import Testing
+
+/// apply and release, in-process against a simulated kernel.
+@Suite struct ApplyReleaseTests {
+    let machine: FakeMachine
+    let kernel: SimulatedKernel
+    let host: earlybind.Host
+    let proc: String
+
+    init() throws {
+        machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0 10de:1b02\n")
+        kernel = SimulatedKernel(machine.tree)
+        host = earlybind.Host(root: InstallRoot(machine.root)!, sysfsRoot: machine.tree.root)
+        proc = machine.root + "/proc"
+    }
+
+    var applier: Applier<SimulatedKernel> {
+        Applier(host: host, sysfs: Sysfs(root: machine.tree.root, io: kernel), procRoot: proc)
+    }
+
+    func link(_ path: String, to target: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
+    }
+
+    @Test func appliesTheConfigGroupByGroup() throws {
+        let lines = try applier.apply(dryRun: false)
+        #expect(lines == [
+            "earlybind: 0000:03:00.0 [10de:1b02]: bound to vfio-pci (was nouveau)",
+            "earlybind: 0000:03:00.1 [10de:10ef]: bound to vfio-pci (was snd_hda_intel)",
+            "earlybind: done: 2 on vfio-pci, 0 left alone, 0 failed",
+        ])
+        #expect(machine.tree.driver(of: "0000:03:00.1") == "vfio-pci")
+    }
+
+    @Test func dryRunWritesNothing() throws {
+        #expect(try applier.apply(dryRun: true) == ["would bind 0000:03:00.0 [10de:1b02]", "would bind 0000:03:00.1 [10de:10ef]"])
+        #expect(kernel.writes.isEmpty)
+    }
+
+    @Test func refusesADisplayWithAConsoleOnIt() throws {
+        try link(machine.tree.root + "/class/graphics/fb0/device", to: "../../../devices/pci0000:00/0000:03:00.0")
+        let lines = try applier.apply(dryRun: false)
+        #expect(lines.contains("earlybind: 0000:03:00.0 [10de:1b02]: left alone: in use by the host: 0000:03:00.0 a framebuffer console (fb0, nouveau)"))
+        #expect(lines.contains("earlybind: 0000:03:00.1 [10de:10ef]: left alone: in use by the host: 0000:03:00.0 a framebuffer console (fb0, nouveau)"))
+        #expect(kernel.writes.isEmpty)
+    }
+
+    @Test func refusesADisplayAProgramHoldsOpen() throws {
+        try link(machine.tree.root + "/class/drm/card1/device", to: "../../../devices/pci0000:00/0000:03:00.0")
+        try link(proc + "/1234/fd/7", to: "/dev/dri/card1")
+        try machine.write("/proc/1234/comm", "Xorg\n")
+        let lines = try applier.apply(dryRun: false)
+        #expect(lines.first == "earlybind: 0000:03:00.0 [10de:1b02]: left alone: in use by the host: 0000:03:00.0 Xorg (pid 1234) has /dev/dri/card1 open")
+        #expect(kernel.writes.isEmpty)
+    }
+
+    @Test func releaseGivesDevicesBack() throws {
+        _ = try applier.apply(dryRun: false)
+        let lines = try Releaser(host: host).release(selectors: [], sysfs: Sysfs(root: machine.tree.root, io: kernel))
+        #expect(lines == ["0000:03:00.0: released, now on nouveau", "0000:03:00.1: released, now on snd_hda_intel"])
+        #expect(kernel.override(of: "0000:03:00.0") == nil)
+        let again = try Releaser(host: host).release(selectors: ["03:00.0"], sysfs: Sysfs(root: machine.tree.root, io: kernel))
+        #expect(again == ["0000:03:00.0: not on vfio-pci, left alone", "0000:03:00.1: not on vfio-pci, left alone"])
+    }
+}
