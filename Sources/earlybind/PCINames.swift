@@ -26,11 +26,11 @@ final class PCINames {
         lookup { eb_pci_class_name(names, classCode >> 8, $0, $1) }
     }
 
-    /// "Vendor Device" as lspci prints them, numbers where the database has no name.
+    /// "Vendor Device" as lspci prints them: `Device 1234:1111` when the vendor is
+    /// unknown, `Intel Corporation Device 1234` when only the device is.
     func product(_ id: PCIID) -> String {
-        let vendorName = vendor(id) ?? "Vendor " + hex4(id.vendor)
-        let deviceName = device(id) ?? "Device " + hex4(id.device)
-        return vendorName + " " + deviceName
+        guard let vendorName = vendor(id) else { return "Device " + id.description }
+        return vendorName + " " + (device(id) ?? "Device " + hex4(id.device))
     }
 
     private func lookup(_ call: (UnsafeMutablePointer<CChar>, Int32) -> Int32) -> String? {

@@ -24,30 +24,44 @@ vm_find_kernel() {
     done
 }
 
-# vm_build_image NAME CONFIG_TEXT [preload]: stages a root from /etc/initramfs-tools,
-# installs earlybind into it with CONFIG_TEXT as its config, adds the test-only files
-# (with "preload", also an init-top script that loads the host drivers before
-# earlybind runs) and builds $work/NAME.img.
-vm_build_image() {
-    local name=$1 config=$2 preload=${3:-} root=$work/$1
+# vm_stage NAME: a staged root $work/NAME with a copy of /etc/initramfs-tools.
+vm_stage() {
+    local root=$work/$1
     mkdir -p "$root/etc"
     cp -a /etc/initramfs-tools "$root/etc/"
     # A host that has earlybind installed must not leak its copy into the test.
     rm -f "$root/etc/initramfs-tools/hooks/earlybind" "$root/etc/initramfs-tools/scripts/init-top/earlybind"
-    printf '%s\n' "$config" >"$root/etc/earlybind.conf"
-    "$bin/earlybind" install --root "$root" --no-grub --no-initramfs >"$work/$name.install.log"
-    install -m 755 "$vm_testfiles/hook-test-drivers" "$root/etc/initramfs-tools/hooks/earlybind-test-drivers"
-    if [ "$preload" = preload ]; then
-        mkdir -p "$root/etc/initramfs-tools/scripts/init-top"
-        install -m 755 "$vm_testfiles/init-top-preload" "$root/etc/initramfs-tools/scripts/init-top/aa-earlybind-test-preload"
+}
+
+# vm_add_test_files NAME [preload]: the test-only hook (drivers) and report script;
+# with "preload", also an init-top script that loads the host drivers before earlybind.
+vm_add_test_files() {
+    local conf=$work/$1/etc/initramfs-tools
+    install -m 755 "$vm_testfiles/hook-test-drivers" "$conf/hooks/earlybind-test-drivers"
+    if [ "${2:-}" = preload ]; then
+        mkdir -p "$conf/scripts/init-top"
+        install -m 755 "$vm_testfiles/init-top-preload" "$conf/scripts/init-top/aa-earlybind-test-preload"
     fi
-    mkdir -p "$root/etc/initramfs-tools/scripts/init-premount"
-    install -m 755 "$vm_testfiles/init-premount-report" \
-        "$root/etc/initramfs-tools/scripts/init-premount/earlybind-test-report"
-    if ! mkinitramfs -d "$root/etc/initramfs-tools" -o "$work/$name.img" "$KVER" 2>"$work/$name.mkinitramfs.log"; then
-        cat "$work/$name.mkinitramfs.log" >&2
+    mkdir -p "$conf/scripts/init-premount"
+    install -m 755 "$vm_testfiles/init-premount-report" "$conf/scripts/init-premount/earlybind-test-report"
+}
+
+# vm_mkinitramfs NAME: builds $work/NAME.img from the staged root's conf dir.
+vm_mkinitramfs() {
+    if ! mkinitramfs -d "$work/$1/etc/initramfs-tools" -o "$work/$1.img" "$KVER" 2>"$work/$1.mkinitramfs.log"; then
+        cat "$work/$1.mkinitramfs.log" >&2
         return 1
     fi
+}
+
+# vm_build_image NAME CONFIG_TEXT [preload]: stages a root, installs earlybind into it
+# with CONFIG_TEXT as its config, adds the test-only files and builds $work/NAME.img.
+vm_build_image() {
+    vm_stage "$1"
+    printf '%s\n' "$2" >"$work/$1/etc/earlybind.conf"
+    "$bin/earlybind" install --root "$work/$1" --no-grub --no-initramfs >"$work/$1.install.log"
+    vm_add_test_files "$1" "${3:-}"
+    vm_mkinitramfs "$1"
 }
 
 # vm_boot NAME IMAGE EXTRA_CMDLINE: boots the test machine; the console goes to
