@@ -208,7 +208,9 @@ struct StatusReport {
         }
         let needed = IOMMUAdvice.neededFlag(cpuVendor: cpuVendor)
         let cpu = cpuVendor ?? "unknown vendor"
-        if let needed {
+        if inventory.iommuEnabled {
+            row("CPU", cpu + ": the IOMMU is on")
+        } else if let needed {
             row("CPU", cpu + ": needs " + needed + (IOMMUAdvice.isPresent(needed, in: cmdline) ? " (present)" : " (missing)"))
         } else if cpuVendor == "AuthenticAMD" {
             row("CPU", cpu + ": on by default")

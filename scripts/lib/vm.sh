@@ -65,9 +65,14 @@ vm_build_image() {
 }
 
 # vm_boot NAME IMAGE EXTRA_CMDLINE: boots the test machine; the console goes to
-# $work/NAME.console. Fails when the report script did not run.
+# $work/NAME.console. Fails when the report script did not run. VM_IOMMU=off boots
+# with intel_iommu=off (Debian's kernel turns it on by default: INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF);
+# VM_DEVICES adds QEMU -device arguments.
 vm_boot() {
-    local name=$1 image=$2 extra=$3
+    local name=$1 image=$2 extra=$3 iommu=intel_iommu=on
+    [ "${VM_IOMMU:-on}" = off ] && iommu=intel_iommu=off
+    local -a devices
+    read -r -a devices <<<"${VM_DEVICES:-}"
     # 00:01.0 is QEMU's standard VGA (1234:1111, the boot VGA); 03.0 and 05.0 are two
     # identical GPUs (bochs-display, also 1234:1111); 05.1 is the HDMI-audio function
     # of the card at 05.0 (same IOMMU group); 02.0 is the host's own audio.
@@ -78,8 +83,9 @@ vm_boot() {
         -device bochs-display,addr=03.0 \
         -device bochs-display,addr=05.0,multifunction=on \
         -device ich9-intel-hda,addr=05.1 \
+        "${devices[@]}" \
         -kernel "/boot/vmlinuz-$KVER" -initrd "$image" \
-        -append "intel_iommu=on console=ttyS0 panic=-1 $extra" \
+        -append "$iommu console=ttyS0 panic=-1 $extra" \
         -nographic -no-reboot -net none </dev/null >"$work/$name.console" 2>&1 || true
     grep -q '^EBTEST end' "$work/$name.console"
 }
