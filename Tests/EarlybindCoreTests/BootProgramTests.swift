@@ -7,7 +7,8 @@ import Testing
     /// Runs the boot job on a fake machine and returns its log lines, the kernel and the loader.
     func boot(
         _ devices: [FakeDevice], config: String?, cmdline: String = "BOOT_IMAGE=/vmlinuz intel_iommu=on",
-        vfioModule: ModuleLoadResult = .inserted, drivers: [String] = [], vfioRefuses: Set<String> = []
+        vfioModule: ModuleLoadResult = .inserted, drivers: [String] = [], vfioRefuses: Set<String> = [],
+        faults: [String: [Fault]] = [:]
     ) throws -> (lines: [String], kernel: SimulatedKernel, loader: FakeModuleLoader) {
         let tree = try FakeSysfs(devices, drivers: drivers)
         var options = BootOptions()
@@ -18,6 +19,7 @@ import Testing
         if let config { try tree.write(options.config, config) }
         let kernel = SimulatedKernel(tree)
         kernel.vfioRefuses = vfioRefuses
+        kernel.faults = faults
         var loader = FakeModuleLoader(onLoad: { _ in try? tree.addDriver("vfio-pci") })
         loader.results["vfio-pci"] = vfioModule
         var program = BootProgram(options: options, io: kernel, loader: loader, log: MemoryLog())
@@ -125,5 +127,39 @@ import Testing
         #expect(run.lines.contains("earlybind: 0000:00:05.0 [1234:1111]: bound to vfio-pci (was bochs-drm)"))
         #expect(run.lines.last == "earlybind: done: 2 on vfio-pci, 1 left alone, 1 failed")
         #expect(run.kernel.tree.driver(of: "0000:00:03.0") == "bochs-drm")
+    }
+
+    static let faultyWrites = [
+        "bus/pci/devices/0000:00:03.0/driver_override",
+        "bus/pci/drivers/bochs-drm/unbind",
+        "bus/pci/drivers_probe",
+        "bus/pci/devices/0000:00:05.1/driver_override",
+        "bus/pci/drivers/snd_hda_intel/unbind",
+    ]
+
+    /// Any sysfs write may fail with any of these: the failure is reported exactly, the
+    /// other group is still bound, and every device ends on vfio-pci or back on the
+    /// driver it had, its group never split, no override left behind.
+    @Test(arguments: faultyWrites, [Fault.errno(EBUSY), .errno(EINVAL), .errno(ENODEV), .errno(EACCES), .shortWrite])
+    func everyWriteMayFail(path: String, fault: Fault) throws {
+        let run = try boot(Fixtures.identicalGPUs, config: "1234:1111\n", faults: [path: [fault]])
+        let tree = run.kernel.tree
+        let original = ["0000:00:03.0": "bochs-drm", "0000:00:05.0": "bochs-drm", "0000:00:05.1": "snd_hda_intel"]
+        for (address, driver) in original {
+            let now = tree.driver(of: address)
+            #expect(now == "vfio-pci" || now == driver, "\(address) on \(now ?? "nothing")")
+            if now != "vfio-pci" { #expect(run.kernel.override(of: address) == nil, "\(address) keeps an override") }
+        }
+        #expect((tree.driver(of: "0000:00:05.0") == "vfio-pci") == (tree.driver(of: "0000:00:05.1") == "vfio-pci"))
+        let cause: String
+        switch fault {
+        case .errno(let code): cause = String(cString: strerror(code))
+        case .shortWrite: cause = "short write"
+        }
+        let report = "could not write 'ROOT/\(path)': \(cause)"
+        #expect(run.lines.contains { $0.contains(report) }, "no line reports \(report): \(run.lines)")
+        let failedGroupFive = path.contains("05.1") || path.contains("snd_hda_intel")
+        #expect(tree.driver(of: failedGroupFive ? "0000:00:03.0" : "0000:00:05.0") == "vfio-pci")
+        #expect(run.lines.last?.hasPrefix("earlybind: done: ") == true)
     }
 }
