@@ -47,18 +47,24 @@ public struct Sysfs<IO: FileIO> {
     /// The device at `address`, or nil when the kernel does not list it.
     public func device(_ address: PCIAddress) throws(DeviceReadError) -> PCIDevice? {
         let path = devicePath(address)
-        if !io.exists(path) { return nil }
-        let vendor = try hexAttribute(path + "/vendor", maxDigits: 4)
+        let vendor: UInt32
+        do { vendor = try hexAttribute(path + "/vendor", maxDigits: 4) } catch {
+            // Absent: the first read says so, which spares a stat of every device.
+            if case .system(let failure) = error, failure.errno == ENOENT, !io.exists(path) { return nil }
+            throw error
+        }
         let device = try hexAttribute(path + "/device", maxDigits: 4)
         let classCode = try hexAttribute(path + "/class", maxDigits: 6)
+        let isDisplay = classCode >> 16 == 0x03
         return PCIDevice(
             address: address,
             id: PCIID(vendor: UInt16(vendor), device: UInt16(device)),
             classCode: classCode,
-            isBootVGA: try isBootVGA(path),
+            // Only a display controller has boot_vga; only class 06 needs its header type told apart.
+            isBootVGA: isDisplay ? try isBootVGA(path) : false,
             iommuGroup: try iommuGroup(path),
             driver: driver(of: address),
-            headerType: headerType(path)
+            headerType: classCode >> 16 == 0x06 ? headerType(path) : nil
         )
     }
 
@@ -129,9 +135,11 @@ public struct Sysfs<IO: FileIO> {
 
     private func isBootVGA(_ devicePath: String) throws(DeviceReadError) -> Bool {
         let path = devicePath + "/boot_vga"
-        if !io.exists(path) { return false }
         let content: [UInt8]
-        do { content = try io.read(path) } catch { throw .system(error) }
+        do { content = try io.read(path) } catch {
+            if error.errno == ENOENT { return false }
+            throw .system(error)
+        }
         let text = trimmed(content)
         if text.elementsEqual("1".utf8) { return true }
         if text.elementsEqual("0".utf8) { return false }
