@@ -11,6 +11,7 @@ struct FuzzedIO: FileIO {
         if path.hasSuffix("/class") { return part(2) }
         if path.hasSuffix("/boot_vga") { return part(3) }
         if path.hasSuffix("/config") { return part(4) }
+        if path.hasSuffix("/uevent") { return part(7) }
         throw SystemError(.read, path, errno: 2)
     }
 

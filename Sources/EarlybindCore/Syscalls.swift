@@ -75,6 +75,8 @@ public struct PosixIO: FileIO {
             }
             if count == 0 { return result }
             result.append(contentsOf: buffer[0..<count])
+            // A short read of a regular or sysfs file is its end: spare the read that returns 0.
+            if count < buffer.count { return result }
         }
     }
 

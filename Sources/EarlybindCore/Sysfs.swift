@@ -47,25 +47,51 @@ public struct Sysfs<IO: FileIO> {
     /// The device at `address`, or nil when the kernel does not list it.
     public func device(_ address: PCIAddress) throws(DeviceReadError) -> PCIDevice? {
         let path = devicePath(address)
-        let vendor: UInt32
-        do { vendor = try hexAttribute(path + "/vendor", maxDigits: 4) } catch {
-            // Absent: the first read says so, which spares a stat of every device.
-            if case .system(let failure) = error, failure.errno == ENOENT, !io.exists(path) { return nil }
-            throw error
+        let id: PCIID
+        let classCode: UInt32
+        let driver: DriverName?
+        // One read of uevent gives the ID, class and driver that four other files hold.
+        if let uevent = try? io.read(path + "/uevent"), let parsed = Sysfs.parseUevent(uevent) {
+            (id, classCode, driver) = parsed
+        } else {
+            let vendor: UInt32
+            do { vendor = try hexAttribute(path + "/vendor", maxDigits: 4) } catch {
+                if case .system(let failure) = error, failure.errno == ENOENT, !io.exists(path) { return nil }
+                throw error
+            }
+            id = PCIID(vendor: UInt16(vendor), device: UInt16(try hexAttribute(path + "/device", maxDigits: 4)))
+            classCode = try hexAttribute(path + "/class", maxDigits: 6)
+            driver = self.driver(of: address)
         }
-        let device = try hexAttribute(path + "/device", maxDigits: 4)
-        let classCode = try hexAttribute(path + "/class", maxDigits: 6)
-        let isDisplay = classCode >> 16 == 0x03
         return PCIDevice(
             address: address,
-            id: PCIID(vendor: UInt16(vendor), device: UInt16(device)),
+            id: id,
             classCode: classCode,
             // Only a display controller has boot_vga; only class 06 needs its header type told apart.
-            isBootVGA: isDisplay ? try isBootVGA(path) : false,
+            isBootVGA: classCode >> 16 == 0x03 ? try isBootVGA(path) : false,
             iommuGroup: try iommuGroup(path),
-            driver: driver(of: address),
+            driver: driver,
             headerType: classCode >> 16 == 0x06 ? headerType(path) : nil
         )
+    }
+
+    /// `PCI_ID=10DE:1B02`, `PCI_CLASS=30000` and `DRIVER=nouveau` from a device's uevent;
+    /// nil when the ID or class is missing or malformed (the attribute files are read then).
+    static func parseUevent(_ text: [UInt8]) -> (PCIID, UInt32, DriverName?)? {
+        var id: PCIID? = nil
+        var classCode: UInt32? = nil
+        var driver: DriverName? = nil
+        for line in text.split(separator: ASCII.newline) {
+            if line.starts(with: "PCI_ID=".utf8) {
+                id = PCIID(parsing: line.dropFirst(7))
+            } else if line.starts(with: "PCI_CLASS=".utf8) {
+                classCode = parseHex(line.dropFirst(10), maxDigits: 6)
+            } else if line.starts(with: "DRIVER=".utf8), line.count > 7 {
+                driver = DriverName(bytes: line.dropFirst(7))
+            }
+        }
+        guard let id, let classCode else { return nil }
+        return (id, classCode, driver)
     }
 
     /// Byte 0x0e of the config space, without its multi-function bit; nil when unreadable.

@@ -57,6 +57,7 @@ extension Earlybind {
                 print(IOMMUAdvice.off(host: host, inventory: inventory))
                 return
             }
+            var output: [String] = []
             for group in groups {
                 let verdict: String
                 if !group.devices.contains(where: { !$0.device.isBridge }) {
@@ -69,9 +70,10 @@ extension Earlybind {
                 } else {
                     verdict = "passable"
                 }
-                print("IOMMU group \(group.number): \(verdict)".truncated(80))
-                for view in group.devices { view.lines().forEach { print($0) } }
+                output.append("IOMMU group \(group.number): \(verdict)".truncated(80))
+                for view in group.devices { output += view.lines() }
             }
+            print(output.joined(separator: "\n"))
             if !configured.problems.isEmpty {
                 print("")
                 configured.problems.forEach { print("warning: \($0)") }

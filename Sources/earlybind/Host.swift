@@ -6,13 +6,13 @@ import Glibc
 /// The machine a command looks at: sysfs at one path, everything else under a root.
 struct Host {
     let root: InstallRoot
-    let sysfs: Sysfs<PosixIO>
+    let sysfs: Sysfs<CachingIO>
 
     init(root: InstallRoot, sysfsRoot: String) {
         self.root = root
         var trimmed = sysfsRoot
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        sysfs = Sysfs(root: trimmed, io: PosixIO())
+        sysfs = Sysfs(root: trimmed, io: CachingIO())
     }
 
     var configPath: String { root.resolve(Config.defaultPath) }

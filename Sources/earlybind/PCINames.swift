@@ -4,6 +4,9 @@ import EarlybindCore
 /// Vendor, device and class names through libpci, as lspci shows them.
 final class PCINames {
     private let names: OpaquePointer?
+    // A machine has a few distinct vendors, products and classes: look each up once.
+    private var products: [PCIID: String] = [:]
+    private var classes: [UInt32: String?] = [:]
 
     init() {
         names = eb_pci_names_open()
@@ -23,14 +26,24 @@ final class PCINames {
 
     /// The class name of the 16-bit class and subclass, e.g. "VGA compatible controller".
     func `class`(_ classCode: UInt32) -> String? {
-        lookup { eb_pci_class_name(names, classCode >> 8, $0, $1) }
+        if let known = classes[classCode >> 8] { return known }
+        let name = lookup { eb_pci_class_name(names, classCode >> 8, $0, $1) }
+        classes[classCode >> 8] = name
+        return name
     }
 
     /// "Vendor Device" as lspci prints them: `Device 1234:1111` when the vendor is
     /// unknown, `Intel Corporation Device 1234` when only the device is.
     func product(_ id: PCIID) -> String {
-        guard let vendorName = vendor(id) else { return "Device " + id.description }
-        return vendorName + " " + (device(id) ?? "Device " + hex4(id.device))
+        if let known = products[id] { return known }
+        let name: String
+        if let vendorName = vendor(id) {
+            name = vendorName + " " + (device(id) ?? "Device " + hex4(id.device))
+        } else {
+            name = "Device " + id.description
+        }
+        products[id] = name
+        return name
     }
 
     private func lookup(_ call: (UnsafeMutablePointer<CChar>, Int32) -> Int32) -> String? {

@@ -82,4 +82,39 @@ import Testing
         #expect(sysfs.isDriverRegistered(.vfioPCI))
         #expect(!sysfs.isDriverRegistered(DriverName(bytes: "nvidia".utf8)))
     }
+
+    @Test func ueventGivesIDClassAndDriverInOneRead() throws {
+        let dir = tree.root + "/devices/pci0000:00/0000:03:00.0"
+        try tree.write(dir + "/uevent", "DRIVER=vfio-pci\nPCI_CLASS=30000\nPCI_ID=10DE:1B02\nPCI_SLOT_NAME=0000:03:00.0\n")
+        try tree.write(dir + "/vendor", "unread\n")
+        let gpu = try #require(try device("0000:03:00.0"))
+        #expect(gpu.id.description == "10de:1b02")
+        #expect(gpu.classCode == 0x030000)
+        #expect(gpu.driver?.description == "vfio-pci")
+        #expect(gpu.iommuGroup == 3)
+
+        try tree.write(dir + "/uevent", "PCI_CLASS=30000\nPCI_SLOT_NAME=0000:03:00.0\n")
+        try tree.write(dir + "/vendor", "0x10de\n")
+        let fallback = try #require(try device("0000:03:00.0"))
+        #expect(fallback.id.description == "10de:1b02")
+        #expect(fallback.driver?.description == "nouveau")
+    }
+
+    @Test(arguments: [
+        ("PCI_CLASS=C0330\nPCI_ID=8086:A36D\n", "8086:a36d 0c0330 -"),
+        ("DRIVER=xhci_hcd\nPCI_CLASS=C0330\nPCI_ID=8086:A36D\nMODALIAS=pci:v00008086d0000A36Dsv\n", "8086:a36d 0c0330 xhci_hcd"),
+        ("DRIVER=\nPCI_CLASS=10802\nPCI_ID=144d:a808\n", "144d:a808 010802 -"),
+        ("PCI_CLASS=zz\nPCI_ID=8086:A36D\n", "nil"),
+        ("PCI_CLASS=30000\nPCI_ID=8086\n", "nil"),
+        ("", "nil"),
+    ])
+    func ueventParsing(text: String, expected: String) {
+        let parsed = Sysfs<PosixIO>.parseUevent(Array(text.utf8))
+        let shown = parsed.map { "\($0.0) \(String($0.1, radix: 16).leftPadded(6)) \($0.2?.description ?? "-")" } ?? "nil"
+        #expect(shown == expected)
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -1,8 +1,9 @@
 /* The floor for earlybind-boot's process start: a C program that links libkmod
-   (and so loads it and libcrypto) and returns at once. */
+   (built with --no-as-needed, so libkmod and the libcrypto it pulls in are loaded,
+   as for earlybind-boot) and returns at once. */
 #include <libkmod.h>
 
 int main(void) {
-    /* Referenced so the linker keeps libkmod, as earlybind-boot needs it. */
-    return kmod_get_dirname == 0;
+    void *(*volatile keep)(void) = (void *(*)(void))kmod_new;
+    return keep == 0;
 }
