@@ -22,10 +22,10 @@ extension Earlybind {
 
         func run() throws {
             let host = options.host
+            let names = PCINames()
             let inventory = Inventory(host)
             if let problem = inventory.problem { throw InstallError(description: "cannot list PCI devices: \(problem)") }
             let configured = Configured(host: host)
-            let names = PCINames()
 
             var groups: [(number: Int, refusal: LeaveReason?, devices: [DeviceView])] = []
             for number in inventory.groups {
