@@ -7,9 +7,8 @@
 
 struct eb_pci_names;
 
-/// Opens the name database, which loads on a thread of its own until the first
-/// lookup; NULL only when out of memory. No PCI access is set up, so this works in
-/// containers without /sys/bus/pci.
+/// Opens the name database; NULL only when out of memory. No PCI access is set up,
+/// so this works in containers without /sys/bus/pci.
 struct eb_pci_names *eb_pci_names_open(void);
 void eb_pci_names_close(struct eb_pci_names *names);
 
