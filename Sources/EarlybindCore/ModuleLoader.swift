@@ -104,10 +104,13 @@ public final class KmodLoader: ModuleLoader {
             } else if state == Int32(KMOD_MODULE_LIVE.rawValue) {
                 return .alreadyLoaded
             }
-            let flags = Int32(KMOD_PROBE_APPLY_BLACKLIST.rawValue)
+            // IGNORE_COMMAND: an `install vfio-pci …` line in modprobe.d (a common manual
+            // recipe's override script) must not run a shell command from the initramfs.
+            let blacklist = Int32(KMOD_PROBE_APPLY_BLACKLIST.rawValue)
+            let flags = blacklist | Int32(KMOD_PROBE_IGNORE_COMMAND.rawValue)
             let inserted = kmod_module_probe_insert_module(module, UInt32(flags), options, nil, nil, nil)
             if inserted == 0 { return .inserted }
-            if inserted == flags {
+            if inserted == blacklist {
                 result = .blacklisted
             } else {
                 result = .failed("could not insert '" + moduleName + "': " + errorText(-inserted))

@@ -205,6 +205,10 @@ public struct BindPlan: Sendable {
         if groupRefusal == nil && !forced {
             groupRefusal = BindPlan.safetyRefusal(group: group, members: members) { requests[$0] != nil }
         }
+        // The boot GPU is taken only by a force on its own entry, not one on a group mate's.
+        if groupRefusal == nil, let vga = members.first(where: { $0.isBootVGA }), !(requests[vga.address]?.force ?? false) {
+            groupRefusal = .groupHoldsBootVGA(group: group, member: vga.address)
+        }
 
         var result: [Decision] = []
         for member in members where !member.isBridge && refused[member.address] == nil {

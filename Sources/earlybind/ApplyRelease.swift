@@ -71,6 +71,7 @@ struct Applier<IO: FileIO> {
     let procRoot: String
 
     func apply(dryRun: Bool) throws -> [String] {
+        try ConfigPermissions.check(host.configPath)
         guard let loaded = try host.loadConfig() else {
             throw InstallError(description: "\(host.configPath) does not exist: add devices with 'earlybind add'")
         }

@@ -33,6 +33,20 @@ struct FileWriter {
         }
     }
 
+    /// Throws when any existing directory between `root` and `path` is a symlink.
+    func refuseSymlinks(_ path: String, under root: String) throws {
+        let base = root == "/" ? "" : root
+        var current = base
+        for component in path.dropFirst(base.count).split(separator: "/").dropLast() {
+            current += "/" + component
+            var info = stat()
+            guard lstat(current, &info) == 0 else { return }
+            if info.st_mode & S_IFMT == S_IFLNK {
+                throw InstallError(description: "refusing to change anything under '\(current)': it is a symlink")
+            }
+        }
+    }
+
     /// The file's bytes, or nil when it does not exist.
     func contents(_ path: String) throws -> [UInt8]? {
         do { return try PosixIO().read(path) } catch {

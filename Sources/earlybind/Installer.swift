@@ -100,10 +100,12 @@ struct Installer {
 
         let inputs = initramfsInputs(planned)
         let rebuildWanted = manifest.inputs != inputs
-        let grubChanged = outcome.changes.contains { $0.path == Installer.grubDropInPath }
+        let grubState = planned.first { $0.path == Installer.grubDropInPath }.map { SHA256.hex($0.content) } ?? "none"
+        // update-grub runs until it has succeeded for the drop-in as it is, even after a failed run.
+        let grubWanted = writeGrubDropIn && manifest.grubApplied != grubState && ExternalCommand.find("update-grub") != nil
         var commands: [[String]] = []
         if rebuildInitramfs && rebuildWanted { commands.append(["update-initramfs", "-u", "-k", "all"]) }
-        if writeGrubDropIn && grubChanged && ExternalCommand.find("update-grub") != nil { commands.append(["update-grub"]) }
+        if grubWanted { commands.append(["update-grub"]) }
 
         if dryRun {
             for (file, current) in writes {
@@ -116,17 +118,28 @@ struct Installer {
             return outcome
         }
 
-        // The manifest goes first: if we are killed below, it already names every file we may have written.
+        let loaded = manifest
+        // The manifest goes first: if we are killed below, it already names every file we
+        // may have written, with the hashes of both the old and the new version.
+        var edited: [(path: String, content: [UInt8])] = []
         for (file, current) in writes where !file.createOnly {
-            var entry = manifest.entry(file.path) ?? Manifest.Entry(path: file.path, sha256: "")
-            if let current, manifest.entry(file.path) == nil {
-                entry.backup = SHA256.hex(current)
-                entry.backupMode = UInt32(fileMode(root.resolve(file.path)) ?? 0o644)
+            let known = manifest.entry(file.path)
+            var entry = known ?? Manifest.Entry(path: file.path, sha256: "")
+            if let current {
+                let hash = SHA256.hex(current)
+                if known == nil {
+                    entry.backup = hash
+                    entry.backupMode = UInt32(fileMode(root.resolve(file.path)) ?? 0o644)
+                } else if hash == entry.sha256 {
+                    entry.previous = hash
+                } else if hash != entry.backup && hash != entry.previous {
+                    edited.append((file.path, current))
+                }
             }
             entry.sha256 = SHA256.hex(file.content)
             manifest.set(entry)
         }
-        try manifest.save(root: root)
+        if manifest != loaded { try manifest.save(root: root) }
         faults.step("manifest")
 
         for (file, current) in writes where !file.createOnly {
@@ -134,6 +147,11 @@ struct Installer {
                 try files.write(root.resolve(Manifest.backupPath(file.path)), current, mode: mode_t(entry.backupMode ?? 0o644), under: root.path)
                 faults.step("backup " + file.path)
             }
+        }
+        for copy in edited {
+            let saved = Manifest.editedDirectory + copy.path
+            try files.write(root.resolve(saved), copy.content, mode: 0o600, under: root.path)
+            output("\(copy.path) was edited since earlybind wrote it: the edited copy is saved as \(saved)")
         }
         for (file, _) in writes {
             try files.write(root.resolve(file.path), file.content, mode: file.mode, under: root.path)
@@ -143,7 +161,8 @@ struct Installer {
             _ = try Uninstaller.undo(entry, root: root)
             manifest.files.removeAll { $0.path == entry.path }
         }
-        try manifest.save(root: root)
+        for index in manifest.files.indices { manifest.files[index].previous = nil }
+        if manifest != loaded { try manifest.save(root: root) }
 
         if runsCommands {
             for command in commands {
@@ -152,6 +171,10 @@ struct Installer {
                 if status != 0 { throw InstallError(description: "'\(command.joined(separator: " "))' failed with exit status \(status)") }
                 outcome.commands.append(command.joined(separator: " "))
                 faults.step("run " + command[0])
+                if command[0] == "update-grub" {
+                    manifest.grubApplied = grubState
+                    try manifest.save(root: root)
+                }
             }
             if commands.contains(where: { $0[0] == "update-initramfs" }) {
                 outcome.images = try ImageCheck.all(root: root)
@@ -168,7 +191,7 @@ struct Installer {
             outcome.rebuildNeeded = rebuildWanted
             manifest.inputs = inputs
         }
-        try manifest.save(root: root)
+        if manifest != loaded { try manifest.save(root: root) }
         faults.step("done")
         return outcome
     }

@@ -11,6 +11,8 @@ struct Manifest: Codable, Equatable {
     static let directory = "/var/lib/earlybind"
     static let path = directory + "/manifest.json"
     static let backupDirectory = directory + "/backup"
+    /// Copies of earlybind's files that were edited by hand before install replaced them; kept.
+    static let editedDirectory = directory + "/edited"
 
     struct Entry: Codable, Equatable {
         /// Absolute path on the target system.
@@ -21,6 +23,9 @@ struct Manifest: Codable, Equatable {
         var backup: String?
         /// Mode of the file that was there before, restored with it.
         var backupMode: UInt32?
+        /// While a new version is being written: SHA-256 of the version earlybind wrote
+        /// before, which is still ours if a kill left it in place.
+        var previous: String?
     }
 
     var version = 1
@@ -28,6 +33,10 @@ struct Manifest: Codable, Equatable {
     /// SHA-256 of the inputs of the initramfs (config, binary, hook, script) when it was
     /// last rebuilt, or handed to the caller to rebuild (staged roots).
     var inputs: String?
+    /// SHA-256 of the GRUB drop-in ("none" when there is none) that update-grub last ran for.
+    var grubApplied: String?
+    /// Commands uninstall still has to run; a failed or killed uninstall runs them next time.
+    var pending: [String]?
 
     func entry(_ path: String) -> Entry? { files.first { $0.path == path } }
 

@@ -30,10 +30,14 @@ struct Uninstaller {
         if root.isSystemRoot && !dryRun && geteuid() != 0 {
             throw InstallError(description: "uninstall changes boot files: run it as root (or try --dry-run, or --root DIR)")
         }
-        let manifest = try Manifest.load(root: root) ?? Uninstaller.manifestFromMarkers(root: root)
+        var manifest = try Manifest.load(root: root) ?? Uninstaller.manifestFromMarkers(root: root)
         var changes: [Installer.Change] = []
+        var kept: [Manifest.Entry] = []
         for entry in manifest.files {
-            if !touchGrub && entry.path == Installer.grubDropInPath { continue }
+            if !touchGrub && entry.path == Installer.grubDropInPath {
+                kept.append(entry)
+                continue
+            }
             if dryRun {
                 output("would undo \(entry.path)")
                 continue
@@ -42,6 +46,7 @@ struct Uninstaller {
             output("  \(result.padding(13)) \(entry.path)")
             if result == "removed" { changes.append(Installer.Change(path: entry.path, action: .removed)) }
             if result == "restored" { changes.append(Installer.Change(path: entry.path, action: .replaced)) }
+            if result.hasPrefix("kept") { kept.append(entry) }
             faults.step("undo " + entry.path)
         }
         if purge {
@@ -52,23 +57,40 @@ struct Uninstaller {
             }
         }
         if dryRun { return changes }
-        try? FileManager.default.removeItem(atPath: root.resolve(Manifest.directory))
-        rmdir(root.resolve("/usr/local/lib/earlybind"))
 
-        guard runsCommands else {
-            if !changes.isEmpty { output("not rebuilding the initramfs or running update-grub: --root is not /") }
-            return changes
+        // The commands still to run are recorded before they run: a failed or killed
+        // uninstall runs them again next time instead of leaving earlybind in the images.
+        var pending = manifest.pending ?? []
+        if runsCommands {
+            if touchGrub && changes.contains(where: { $0.path == Installer.grubDropInPath }) && ExternalCommand.find("update-grub") != nil
+                && !pending.contains("update-grub") {
+                pending.append("update-grub")
+            }
+            if rebuildInitramfs && !changes.isEmpty && !pending.contains("update-initramfs") { pending.append("update-initramfs") }
         }
-        var commands: [[String]] = []
-        if touchGrub && changes.contains(where: { $0.path == Installer.grubDropInPath }) && ExternalCommand.find("update-grub") != nil {
-            commands.append(["update-grub"])
+        manifest.files = kept
+        manifest.pending = pending
+        try manifest.save(root: root)
+        faults.step("pending")
+        for command in pending {
+            let arguments = command == "update-initramfs" ? ["update-initramfs", "-u", "-k", "all"] : [command]
+            output("running: \(arguments.joined(separator: " "))")
+            let status = try ExternalCommand.run(arguments)
+            if status != 0 { throw InstallError(description: "'\(arguments.joined(separator: " "))' failed with exit status \(status); run uninstall again") }
+            manifest.pending?.removeAll { $0 == command }
+            try manifest.save(root: root)
+            faults.step("run " + command)
         }
-        if rebuildInitramfs && !changes.isEmpty { commands.append(["update-initramfs", "-u", "-k", "all"]) }
-        for command in commands {
-            output("running: \(command.joined(separator: " "))")
-            let status = try ExternalCommand.run(command)
-            if status != 0 { throw InstallError(description: "'\(command.joined(separator: " "))' failed with exit status \(status)") }
+        if !runsCommands && !changes.isEmpty {
+            output("not rebuilding the initramfs or running update-grub: --root is not /")
         }
+        if kept.isEmpty {
+            // Copies of hand-edited files (edited/) stay: they are the admin's.
+            unlink(root.resolve(Manifest.path))
+            try? FileManager.default.removeItem(atPath: root.resolve(Manifest.backupDirectory))
+            rmdir(root.resolve(Manifest.directory))
+        }
+        rmdir(root.resolve("/usr/local/lib/earlybind"))
         return changes
     }
 
@@ -76,13 +98,16 @@ struct Uninstaller {
     static func undo(_ entry: Manifest.Entry, root: InstallRoot) throws -> String {
         let files = FileWriter()
         let path = root.resolve(entry.path)
+        // Refuses a symlink anywhere between the root and the file, as install does.
+        try files.refuseSymlinks(path, under: root.path)
         let backupPath = root.resolve(Manifest.backupPath(entry.path))
         let saved = try files.contents(backupPath).flatMap { SHA256.hex($0) == entry.backup ? $0 : nil }
         unlink(path + ".earlybind-new")
         let current = try files.contents(path)
         let currentHash = current.map(SHA256.hex)
+        let ours = currentHash == entry.sha256 || (entry.previous != nil && currentHash == entry.previous)
         var result: String
-        if currentHash == entry.sha256 || current == nil {
+        if ours || current == nil {
             if let saved {
                 try files.write(path, saved, mode: mode_t(entry.backupMode ?? 0o644), under: root.path)
                 result = "restored"
@@ -95,10 +120,11 @@ struct Uninstaller {
         } else if currentHash == entry.backup {
             result = "unchanged"
         } else {
-            result = "kept"
+            // Changed by hand since: left in place, with the original it replaced.
+            return "kept (changed since earlybind wrote it)"
         }
         unlink(backupPath)
-        return result == "kept" ? "kept (changed since earlybind wrote it)" : result
+        return result
     }
 
     /// Without a manifest (it was lost, or never written), earlybind's files are the ones with its marker.

@@ -67,4 +67,10 @@ import Testing
         let again = try Releaser(host: host).release(selectors: ["03:00.0"], sysfs: Sysfs(root: machine.tree.root, io: kernel))
         #expect(again == ["0000:03:00.0: not on vfio-pci, left alone", "0000:03:00.1: not on vfio-pci, left alone"])
     }
+
+    @Test func refusesAConfigOthersCanChange() throws {
+        try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: machine.root + "/etc/earlybind.conf")
+        #expect(throws: (any Error).self) { try applier.apply(dryRun: false) }
+        #expect(kernel.writes.isEmpty)
+    }
 }

@@ -98,4 +98,28 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: root + "/etc/initramfs-tools/hooks/earlybind"))
         #expect(FileManager.default.fileExists(atPath: root + "/etc/earlybind.conf"))
     }
+
+    @Test func aFailedUninstallRunsItsCommandsNextTime() throws {
+        _ = try earlybind(["install"])
+        _ = commands()
+        try stub("update-initramfs", "exit 1")
+        let failed = try earlybind(["uninstall"])
+        #expect(failed.status == 1)
+        #expect(failed.errors.contains("'update-initramfs -u -k all' failed with exit status 1; run uninstall again"))
+        _ = commands()
+        try stub("update-initramfs", "")
+        let again = try earlybind(["uninstall"])
+        #expect(again.status == 0, "\(again.errors)")
+        #expect(commands() == ["update-initramfs -u -k all"])
+        #expect(!FileManager.default.fileExists(atPath: root + "/var/lib/earlybind"))
+    }
+
+    @Test func updateGrubIsRetriedAfterAFailedInstall() throws {
+        try stub("update-initramfs", "exit 1")
+        #expect(try earlybind(["install"]).status == 1)
+        #expect(commands() == ["update-initramfs -u -k all"])
+        try stub("update-initramfs", "for k in a b; do : > \"$ROOT/boot/initrd.img-6.1.0-$k\"; done")
+        #expect(try earlybind(["install"]).status == 0)
+        #expect(commands().prefix(2) == ["update-initramfs -u -k all", "update-grub"])
+    }
 }

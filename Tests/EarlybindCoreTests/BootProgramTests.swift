@@ -155,11 +155,22 @@ import Testing
         switch fault {
         case .errno(let code): cause = String(cString: strerror(code))
         case .shortWrite: cause = "short write"
+        case .none: cause = ""
         }
         let report = "could not write 'ROOT/\(path)': \(cause)"
         #expect(run.lines.contains { $0.contains(report) }, "no line reports \(report): \(run.lines)")
         let failedGroupFive = path.contains("05.1") || path.contains("snd_hda_intel")
         #expect(tree.driver(of: failedGroupFive ? "0000:00:03.0" : "0000:00:05.0") == "vfio-pci")
         #expect(run.lines.last?.hasPrefix("earlybind: done: ") == true)
+    }
+
+    /// When even the give-back fails (the override cannot be cleared), both failures are
+    /// logged, so the admin learns the device needs attention.
+    @Test func aFailedGiveBackIsReported() throws {
+        let path = "bus/pci/devices/0000:00:03.0/driver_override"
+        let run = try boot(Fixtures.identicalGPUs, config: "0000:00:03.0\n", vfioRefuses: ["0000:00:03.0"],
+                           faults: [path: [.none, .errno(EIO)]])
+        #expect(run.lines.contains(
+            "earlybind: 0000:00:03.0 [1234:1111]: not bound: vfio-pci did not take it; could not write 'ROOT/\(path)': Input/output error; no driver took it back"))
     }
 }

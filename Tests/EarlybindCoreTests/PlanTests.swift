@@ -147,4 +147,16 @@ import Testing
     @Test func bridgeNamedDirectlyIsRefused() throws {
         #expect(try plan(Fixtures.gpuWithAudio, "00:01.1") == ["0000:00:01.1: leave: PCI bridge: bridges are never bound"])
     }
+
+    @Test func forceOnAGroupMateDoesNotTakeTheBootGPU() throws {
+        let devices = [
+            FakeDevice("0000:01:00.0", id: "10de:1b02", class: "030000", group: 1, driver: "nouveau", bootVGA: true),
+            FakeDevice("0000:01:00.1", id: "10de:10ef", class: "040300", group: 1, driver: "snd_hda_intel"),
+        ]
+        #expect(try plan(devices, "01:00.1 force") == [
+            "0000:01:00.0: leave: boot VGA (add force to take it)",
+            "0000:01:00.1: leave: IOMMU group 1 also holds the boot VGA 0000:01:00.0 (add force to take it)",
+        ])
+        #expect(try plan(devices, "01:00.0 force") == ["0000:01:00.0: bind forced", "0000:01:00.1: bind forced"])
+    }
 }

@@ -5,6 +5,8 @@ import Foundation
 public enum Fault: Equatable, Sendable {
     case errno(Int32)
     case shortWrite
+    /// This write goes through; a later one on the same path fails.
+    case none
 }
 
 /// File operations on a `FakeSysfs` that act like the kernel's PCI sysfs:
@@ -53,6 +55,7 @@ public final class SimulatedKernel: FileIO {
             switch fault {
             case .errno(let code): throw SystemError(.write, path, errno: code)
             case .shortWrite: throw SystemError(.write, path, errno: 0, shortWrite: true)
+            case .none: break
             }
         }
         guard posix.exists(path) else { throw SystemError(.write, path, errno: ENOENT) }
