@@ -41,6 +41,11 @@ extension Earlybind {
             print(dryRun ? "would remove from \(Config.defaultPath):" : "removing from \(Config.defaultPath):")
             for number in lines.sorted() {
                 print("  line \(number): \(editor.display(number))")
+                // An ID entry may select devices beyond the one named: say which stop being bound.
+                if let entry = loaded.config.entries.first(where: { $0.line == number }), case .id(let id) = entry.selector {
+                    let selected = inventory.devices.filter { $0.id == id }.map(\.address.description)
+                    if !selected.isEmpty { print("    it selected \(selected.joined(separator: ", "))") }
+                }
             }
             editor.remove(lines: lines)
             if dryRun {

@@ -127,6 +127,7 @@ import Testing
         let machine = try FakeMachine(Fixtures.identicalGPUs, config: "1234:1111\n0000:00:05.1 8086:293e\n02:00.0\n")
         let result = try machine.run(["remove", "1234:1111"])
         #expect(result.status == 0)
+        #expect(result.output.contains("  line 1: 1234:1111\n    it selected 0000:00:01.0, 0000:00:03.0, 0000:00:05.0\n"))
         #expect(try machine.read("/etc/earlybind.conf") == "02:00.0\n")
     }
 
