@@ -23,18 +23,13 @@ extension Earlybind {
 
         @OptionGroup var options: GlobalOptions
 
-        @Argument(help: ArgumentHelp("PCI addresses or vendor:device IDs.", valueName: "selector"))
-        var selectors: [String]
+        @OptionGroup var arguments: SelectorArguments
 
         @Flag(name: .long, help: "Take the devices even where a safety rule refuses; recorded as 'force'.")
         var force = false
 
         @Flag(name: .long, help: "Show what would be added, and change nothing.")
         var dryRun = false
-
-        func validate() throws {
-            for selector in selectors { _ = try Selection.parse(selector) }
-        }
 
         func run() throws {
             let host = options.host
@@ -45,7 +40,7 @@ extension Earlybind {
                 throw InstallError(description: errors.map(\.description).joined(separator: "\n")
                     + "\nfix \(host.configPath) first: nothing was changed")
             }
-            let selection = try Selection(selectors, inventory: inventory, includeBootVGA: force)
+            let selection = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: force)
             let configured = Configured(host: host)
             let refusals = AddSafety.refusals(selection, inventory: inventory, configured: configured.bound)
             if !refusals.isEmpty {

@@ -41,17 +41,12 @@ extension Earlybind {
 
         @OptionGroup var options: GlobalOptions
 
-        @Argument(help: ArgumentHelp("PCI addresses or vendor:device IDs (default: the configured devices).", valueName: "selector"))
-        var selectors: [String] = []
-
-        func validate() throws {
-            for selector in selectors { _ = try Selection.parse(selector) }
-        }
+        @OptionGroup var arguments: OptionalSelectorArguments
 
         func run() throws {
             let host = options.host
             try requireRoot(host, dryRun: false, what: "release")
-            let lines = try Releaser(host: host).release(selectors: selectors)
+            let lines = try Releaser(host: host).release(selectors: arguments.selectors)
             lines.forEach { print($0) }
         }
     }

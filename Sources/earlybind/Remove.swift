@@ -15,15 +15,10 @@ extension Earlybind {
 
         @OptionGroup var options: GlobalOptions
 
-        @Argument(help: ArgumentHelp("PCI addresses or vendor:device IDs.", valueName: "selector"))
-        var selectors: [String]
+        @OptionGroup var arguments: SelectorArguments
 
         @Flag(name: .long, help: "Show what would be removed, and change nothing.")
         var dryRun = false
-
-        func validate() throws {
-            for selector in selectors { _ = try Selection.parse(selector) }
-        }
 
         func run() throws {
             let host = options.host
@@ -32,7 +27,7 @@ extension Earlybind {
             }
             let inventory = Inventory(host)
             var lines: [Int] = []
-            for text in selectors {
+            for text in arguments.selectors {
                 let matched = Remove.entries(matching: try Selection.parse(text), in: loaded.config, inventory: inventory)
                 if matched.isEmpty { throw ValidationError("no entry of \(host.configPath) selects '\(text)'") }
                 lines += matched.filter { !lines.contains($0) }

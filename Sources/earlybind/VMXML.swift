@@ -17,18 +17,13 @@ extension Earlybind {
 
         @OptionGroup var options: GlobalOptions
 
-        @Argument(help: ArgumentHelp("PCI addresses or vendor:device IDs (default: the configured devices).", valueName: "selector"))
-        var selectors: [String] = []
-
-        func validate() throws {
-            for selector in selectors { _ = try Selection.parse(selector) }
-        }
+        @OptionGroup var arguments: OptionalSelectorArguments
 
         func run() throws {
             let host = options.host
             let inventory = Inventory(host)
             var devices: [PCIDevice]
-            if selectors.isEmpty {
+            if arguments.selectors.isEmpty {
                 let configured = Configured(host: host)
                 devices = configured.plan?.decisions.compactMap { decision in
                     if case .bind = decision.action { return decision.device }
@@ -38,7 +33,7 @@ extension Earlybind {
                     throw InstallError(description: "no configured device can be passed through: add one with 'earlybind add ADDRESS', or name devices here")
                 }
             } else {
-                devices = try Selection(selectors, inventory: inventory, includeBootVGA: true).devices
+                devices = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: true).devices
             }
             for device in devices where device.isBootVGA {
                 printError("warning: \(device.address) is the boot VGA: the host's console is on it")
