@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/klog.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -38,6 +39,14 @@ static inline int eb_is_directory(const char *path) {
 static inline int eb_path_exists(const char *path) {
     struct stat st;
     return lstat(path, &st) == 0;
+}
+
+/// syslog(2) for `earlybind status`: the kernel log buffer as text in one call, where
+/// /dev/kmsg takes a read per record.
+static inline int eb_klog_size(void) { return klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, 0, 0); }
+
+static inline int eb_klog_read_all(char *buffer, int length) {
+    return klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buffer, length);
 }
 
 #endif

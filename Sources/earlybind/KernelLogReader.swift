@@ -1,3 +1,4 @@
+import CKmod
 import EarlybindCore
 #if canImport(Glibc)
 import Glibc
@@ -6,8 +7,10 @@ import Glibc
 /// Reads earlybind's boot lines back from the kernel log.
 enum KernelLogReader {
     /// The `earlybind: …` messages of this boot, or nil when the log cannot be read
-    /// (`/dev/kmsg` needs root where `dmesg_restrict` is set).
+    /// (it needs root where `dmesg_restrict` is set). `/dev/kmsg` is read through
+    /// syslog(2), in one call; another path is read as a file of kmsg records.
     static func earlybindLines(path: String = "/dev/kmsg") -> [String]? {
+        if path == "/dev/kmsg" { return kernelBuffer().map(bufferMessages) }
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { return nil }
         defer { close(fd) }
@@ -34,6 +37,26 @@ enum KernelLogReader {
         records.split(separator: "\n").compactMap { record in
             let text = record.firstIndex(of: ";").map { record[record.index(after: $0)...] } ?? record[...]
             return text.hasPrefix("earlybind: ") ? String(text) : nil
+        }
+    }
+
+    /// The kernel log buffer as syslog(2) gives it, or nil when that is not allowed.
+    static func kernelBuffer() -> String? {
+        let size = eb_klog_size()
+        guard size > 0 else { return nil }
+        var buffer = [CChar](repeating: 0, count: Int(size))
+        let count = buffer.withUnsafeMutableBufferPointer { eb_klog_read_all($0.baseAddress, Int32($0.count)) }
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The earlybind messages in syslog(2) text: `<5>[    3.677427] earlybind: …`.
+    static func bufferMessages(_ text: String) -> [String] {
+        text.split(separator: "\n").compactMap { line in
+            var rest = line[...]
+            if rest.hasPrefix("<"), let end = rest.firstIndex(of: ">") { rest = rest[rest.index(after: end)...] }
+            if rest.hasPrefix("["), let end = rest.firstIndex(of: "]") { rest = rest[rest.index(after: end)...].drop { $0 == " " } }
+            return rest.hasPrefix("earlybind: ") ? String(rest) : nil
         }
     }
 }

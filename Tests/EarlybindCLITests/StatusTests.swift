@@ -1,3 +1,4 @@
+@testable import earlybind
 import EarlybindTestSupport
 import Foundation
 import Testing
@@ -154,6 +155,14 @@ import Testing
         #expect(unreadable.json["kernel_log"] is NSNull)
         #expect(try machine.run(["status", "--kernel-log", "/nonexistent/kmsg"]).output
             .contains("boot log: cannot read the kernel log (as root it shows earlybind's lines)"))
+    }
+
+    @Test func kernelBufferTextIsParsed() {
+        let text = "<6>[    0.000000] Linux version 6.1.0\n<5>[    3.677427] earlybind: 0000:00:05.0 [1234:1111]: bound to vfio-pci\n<5>[    3.678594] earlybind: done: 1 on vfio-pci, 0 left alone, 0 failed\n<4>[ 9.1] notearlybind: x\n"
+        #expect(KernelLogReader.bufferMessages(text) == [
+            "earlybind: 0000:00:05.0 [1234:1111]: bound to vfio-pci",
+            "earlybind: done: 1 on vfio-pci, 0 left alone, 0 failed",
+        ])
     }
 
     @Test func unreadableDeviceIsReported() throws {
