@@ -1,5 +1,8 @@
 import ArgumentParser
 import EarlybindCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Earlybind {
     struct Apply: ParsableCommand {
@@ -54,7 +57,7 @@ extension Earlybind {
 
 /// Changing the real /sys needs root; a fake tree (tests) does not.
 func requireRoot(_ host: Host, dryRun: Bool, what: String) throws {
-    if host.sysfs.root == "/sys" && !dryRun && geteuidValue() != 0 {
+    if host.sysfs.root == "/sys" && !dryRun && geteuid() != 0 {
         throw InstallError(description: "\(what) changes drivers in /sys: run it as root")
     }
 }

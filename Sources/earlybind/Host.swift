@@ -75,5 +75,3 @@ extension Substring {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }
-
-func geteuidValue() -> UInt32 { geteuid() }
