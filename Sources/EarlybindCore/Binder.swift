@@ -67,13 +67,9 @@ public struct Binder<IO: FileIO> {
         return (sysfs.driver(of: address), errors)
     }
 
-    /// Clears the override and lets the kernel pick the normal driver again.
+    /// A failed bind ends in a release, with every failure of the release added to the cause.
     private func giveBack(_ address: PCIAddress, cause: String) -> BindOutcome {
-        var cause = cause
-        do { try sysfs.clearDriverOverride(address) } catch { cause += "; " + error.description }
-        if sysfs.driver(of: address) == nil {
-            do { try sysfs.probe(address) } catch { cause += "; " + error.description }
-        }
-        return .failed(cause: cause, nowOn: sysfs.driver(of: address))
+        let (driver, errors) = release(address)
+        return .failed(cause: ([cause] + errors).joined(separator: "; "), nowOn: driver)
     }
 }

@@ -43,7 +43,7 @@ func parseHex<S: Collection>(_ digits: S, maxDigits: Int) -> UInt32? where S.Ele
 }
 
 /// Lowercase hex, zero-padded to at least `width` digits.
-func hexString(_ value: UInt32, width: Int) -> String {
+public func hexString(_ value: UInt32, width: Int) -> String {
     var digits: [UInt8] = []
     var rest = value
     repeat {

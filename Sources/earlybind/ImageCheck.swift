@@ -1,4 +1,9 @@
 import EarlybindCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,7 +38,7 @@ struct ImageCheck {
         guard let directory = mkdtemp(&template).map({ String(cString: $0) }) else {
             throw InstallError(description: "could not create a temporary directory: \(errorText(errno))")
         }
-        defer { _ = try? ExternalCommand.capture(["rm", "-rf", directory]) }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let unpacked = try ExternalCommand.capture(["unmkinitramfs", image, directory])
         let order = ["/main/scripts/init-top/ORDER", "/scripts/init-top/ORDER"]
             .compactMap { try? PosixIO().read(directory + $0) }.first

@@ -55,12 +55,6 @@ final class PCINames {
     }
 }
 
-/// Lowercase hex, zero-padded to `width` digits.
-func hexDigits(_ value: UInt32, width: Int) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: max(0, width - digits.count)) + digits
-}
+func hex4(_ value: UInt16) -> String { hexString(UInt32(value), width: 4) }
 
-func hex4(_ value: UInt16) -> String { hexDigits(UInt32(value), width: 4) }
-
-func classHex(_ classCode: UInt32) -> String { hexDigits(classCode, width: 6) }
+func classHex(_ classCode: UInt32) -> String { hexString(classCode, width: 6) }

@@ -1,3 +1,5 @@
+import EarlybindCore
+
 /// SHA-256 (FIPS 180-4), for the install manifest: it tells whether a file is still
 /// exactly what earlybind wrote. Small inputs only, so clarity over speed.
 enum SHA256 {
@@ -43,7 +45,7 @@ enum SHA256 {
             }
             for (index, value) in [a, b, c, d, e, f, g, h].enumerated() { hash[index] = hash[index] &+ value }
         }
-        return hash.map { hexDigits($0, width: 8) }.joined()
+        return hash.map { hexString($0, width: 8) }.joined()
     }
 }
 

@@ -52,7 +52,7 @@ extension Earlybind {
                 lines += [
                     "<hostdev mode='subsystem' type='pci' managed='yes'>",
                     "  <source>",
-                    "    <address domain='0x\(hexDigits(address.domain, width: 4))' bus='0x\(hexDigits(UInt32(address.bus), width: 2))' slot='0x\(hexDigits(UInt32(address.device), width: 2))' function='0x\(address.function)'/>",
+                    "    <address domain='0x\(hexString(address.domain, width: 4))' bus='0x\(hexString(UInt32(address.bus), width: 2))' slot='0x\(hexString(UInt32(address.device), width: 2))' function='0x\(address.function)'/>",
                     "  </source>",
                     "</hostdev>",
                 ]
