@@ -20,22 +20,25 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
+        // No pkgConfig: its `-lkmod` would reach the CLI, which loads libkmod on demand.
         .systemLibrary(
             name: "CKmod",
-            pkgConfig: "libkmod",
             providers: [.apt(["libkmod-dev"])]
-        ),
-        .target(
-            name: "CPCINames",
-            linkerSettings: [.linkedLibrary("pci")]
         ),
         .target(
             name: "EarlybindCore",
             dependencies: ["CKmod"]
         ),
+        // libkmod for the CLI, loaded on first use (see its header).
+        .target(
+            name: "CKmodOnDemand",
+            dependencies: ["CKmod"],
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
         .target(
             name: "EarlybindBootCore",
             dependencies: ["CKmod"],
+            exclude: ["PCIIDs.swift"],  // names are for the CLI
             swiftSettings: embedded
         ),
         .executableTarget(
@@ -52,7 +55,7 @@ let package = Package(
             name: "earlybind",
             dependencies: [
                 "EarlybindCore",
-                "CPCINames",
+                "CKmodOnDemand",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [
@@ -73,7 +76,8 @@ let package = Package(
         ),
         .testTarget(
             name: "EarlybindCoreTests",
-            dependencies: ["EarlybindCore", "EarlybindTestSupport"]
+            dependencies: ["EarlybindCore", "EarlybindTestSupport"],
+            linkerSettings: [.linkedLibrary("kmod")]
         ),
         .testTarget(
             name: "EarlybindCLITests",

@@ -1,5 +1,6 @@
 // libFuzzer target: whatever bytes sysfs attributes and links hold, reading a
-// device gives a device or a typed error, never a crash.
+// device gives a device or a typed error, never a crash; and whatever a pci.ids
+// file holds, looking names up in it gives a name or nil.
 struct FuzzedIO: FileIO {
     let parts: [[UInt8]]
 
@@ -40,5 +41,11 @@ public func fuzzSysfs(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     } catch {
         precondition(!error.description.isEmpty)
     }
+    let names = PCIIDDatabase(text: bytes)
+    // The input's first bytes as the ID asked for, so vendor lines the fuzzer finds get looked up.
+    let id = UInt16(parseHex(bytes.prefix(4), maxDigits: 4) ?? 0)
+    _ = names.vendor(id)
+    _ = names.device(vendor: id, device: UInt16(parseHex(bytes.dropFirst(7).prefix(4), maxDigits: 4) ?? 0))
+    _ = names.class(id)
     return 0
 }

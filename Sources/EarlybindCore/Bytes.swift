@@ -11,6 +11,7 @@ enum ASCII {
     static let colon: UInt8 = 0x3A
     static let dot: UInt8 = 0x2E
     static let slash: UInt8 = 0x2F
+    static let capitalC: UInt8 = 0x43
 
     static func isBlank(_ byte: UInt8) -> Bool {
         byte == space || byte == tab || byte == carriageReturn

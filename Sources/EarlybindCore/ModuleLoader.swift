@@ -29,6 +29,8 @@ public enum ModuleLoadResult: Sendable {
 /// Where a kernel module stands.
 public enum ModuleState: Sendable {
     case loaded, builtIn, available, notFound
+    /// libkmod could not be set up (no module directory, or no libkmod to load).
+    case unknown
 
     public var code: String {
         switch self {
@@ -36,6 +38,7 @@ public enum ModuleState: Sendable {
         case .builtIn: return "built_in"
         case .available: return "not_loaded"
         case .notFound: return "missing"
+        case .unknown: return "unknown"
         }
     }
 }
@@ -65,7 +68,7 @@ public final class KmodLoader: ModuleLoader {
 
     /// Where a module stands, without loading anything.
     public func state(_ name: String) -> ModuleState {
-        guard let context = openContext() else { return .notFound }
+        guard let context = openContext() else { return .unknown }
         var list: OpaquePointer? = nil
         if kmod_module_new_from_lookup(context, name, &list) < 0 { return .notFound }
         guard let list else { return .notFound }

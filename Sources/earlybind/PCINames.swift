@@ -1,33 +1,26 @@
-import CPCINames
 import EarlybindCore
+import Glibc
 
-/// Vendor, device and class names through libpci, as lspci shows them.
+/// Vendor, device and class names as lspci shows them, from the system's pci.ids.
 final class PCINames {
-    private let names: OpaquePointer?
+    /// Where distributions install pci.ids: Debian's `pci.ids` package, then hwdata
+    /// (Fedora, Arch), then the upstream default.
+    static let databasePaths = ["/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids"]
+
+    private let database: PCIIDDatabase?
     // A machine has a few distinct vendors, products and classes: look each up once.
     private var products: [PCIID: String] = [:]
     private var classes: [UInt32: String?] = [:]
 
+    /// A missing or unreadable pci.ids only means numeric names, as with lspci.
     init() {
-        names = eb_pci_names_open()
-    }
-
-    deinit {
-        eb_pci_names_close(names)
-    }
-
-    func vendor(_ id: PCIID) -> String? {
-        lookup { eb_pci_vendor_name(names, UInt32(id.vendor), $0, $1) }
-    }
-
-    func device(_ id: PCIID) -> String? {
-        lookup { eb_pci_device_name(names, UInt32(id.vendor), UInt32(id.device), $0, $1) }
+        database = Self.databasePaths.lazy.compactMap(Self.readWhole).first.map(PCIIDDatabase.init(text:))
     }
 
     /// The class name of the 16-bit class and subclass, e.g. "VGA compatible controller".
     func `class`(_ classCode: UInt32) -> String? {
         if let known = classes[classCode >> 8] { return known }
-        let name = lookup { eb_pci_class_name(names, classCode >> 8, $0, $1) }
+        let name = database?.class(UInt16(truncatingIfNeeded: classCode >> 8))
         classes[classCode >> 8] = name
         return name
     }
@@ -37,8 +30,8 @@ final class PCINames {
     func product(_ id: PCIID) -> String {
         if let known = products[id] { return known }
         let name: String
-        if let vendorName = vendor(id) {
-            name = vendorName + " " + (device(id) ?? "Device " + hex4(id.device))
+        if let vendorName = database?.vendor(id.vendor) {
+            name = vendorName + " " + (database?.device(vendor: id.vendor, device: id.device) ?? "Device " + hex4(id.device))
         } else {
             name = "Device " + id.description
         }
@@ -46,12 +39,27 @@ final class PCINames {
         return name
     }
 
-    private func lookup(_ call: (UnsafeMutablePointer<CChar>, Int32) -> Int32) -> String? {
-        guard names != nil else { return nil }
-        var buffer = [CChar](repeating: 0, count: 256)
-        let found = buffer.withUnsafeMutableBufferPointer { call($0.baseAddress!, Int32($0.count)) }
-        guard found != 0 else { return nil }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    /// The file in one read(2) of its size rather than in page-sized pieces.
+    private static func readWhole(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size > 0 else { return nil }
+        let size = Int(info.st_size)
+        var complete = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var done = 0
+            while done < size {
+                let got = read(fd, buffer.baseAddress! + done, size - done)
+                if got < 0 && errno == EINTR { continue }
+                if got <= 0 { break }
+                done += got
+            }
+            count = done
+            complete = done == size
+        }
+        return complete ? bytes : nil
     }
 }
 

@@ -77,6 +77,24 @@ import Testing
         #expect(try machine.run(["status"]).output.contains("cannot tell built-in from missing modules"))
     }
 
+    /// The CLI loads libkmod with dlopen on first use: against an installed kernel's
+    /// module directory, status must get real answers from it, not "unknown".
+    @Test(.enabled(if: installedKernel() != nil, "needs a kernel under /lib/modules"))
+    func modulesFromLibkmodLoadedOnDemand() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio)
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        try FileManager.default.createDirectory(atPath: machine.root + "/lib/modules", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: machine.root + "/lib/modules/" + release, withDestinationPath: try #require(installedKernel()))
+        let modules = try #require(try status(machine).json["modules"] as? [[String: String]])
+        let states = Dictionary(uniqueKeysWithValues: modules.map { ($0["name"]!, $0["state"]!) })
+        for name in ["vfio_pci", "vfio", "vfio_iommu_type1"] {
+            #expect(["not_loaded", "built_in"].contains(states[name]), "\(name): \(states[name] ?? "-")")
+        }
+    }
+
     /// Each reason a configured device is not on vfio-pci, with its stable code.
     @Test(arguments: [
         ("absent", "0000:0a:00.0\n", false, "BOOT_IMAGE=x", "0000:0a:00.0"),
@@ -217,4 +235,11 @@ import Testing
         let long = lines.filter { $0.count > 80 && !$0.contains(machine.root) && !$0.contains(machine.tree.root) }
         #expect(long.isEmpty)
     }
+}
+
+/// The newest kernel module directory with libkmod's indexes.
+private func installedKernel() -> String? {
+    let kernels = (try? FileManager.default.contentsOfDirectory(atPath: "/lib/modules")) ?? []
+    return kernels.sorted().last { FileManager.default.fileExists(atPath: "/lib/modules/\($0)/modules.dep.bin") }
+        .map { "/lib/modules/\($0)" }
 }
