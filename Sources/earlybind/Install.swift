@@ -18,7 +18,11 @@ extension Earlybind {
                 that was there before is backed up under /var/lib/earlybind, where a \
                 manifest records what was written, for 'earlybind uninstall'. A second \
                 run with nothing changed writes and rebuilds nothing. With --root other \
-                than / nothing is run: the output says whether a rebuild is needed.
+                than / nothing is run: the output says whether a rebuild is needed. \
+                With the Debian package installed, the binary, hook and script are the \
+                package's (/usr/lib/earlybind, /usr/share/initramfs-tools): install writes \
+                only the config and the GRUB drop-in, and removes the copies an earlier \
+                install left under /etc and /usr/local.
                 """
         )
 

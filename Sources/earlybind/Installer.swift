@@ -13,6 +13,15 @@ struct Installer {
     static let hookPath = confDir + "/hooks/earlybind"
     static let initTopPath = confDir + "/scripts/init-top/earlybind"
     static let grubDropInPath = "/etc/default/grub.d/earlybind.cfg"
+    /// The .deb's hook, init-top script and binary. initramfs-tools reads hooks from both
+    /// /usr/share and /etc, so with the package installed, install writes no /etc copies.
+    static let packagedHookPath = "/usr/share/initramfs-tools/hooks/earlybind"
+    static let packagedInitTopPath = "/usr/share/initramfs-tools/scripts/init-top/earlybind"
+    static let packagedBootBinaryPath = "/usr/lib/earlybind/earlybind-boot"
+
+    static func isPackaged(_ root: InstallRoot) -> Bool {
+        PosixIO().exists(root.resolve(packagedHookPath))
+    }
 
     static let configTemplate = """
         # earlybind: PCI devices to hand to vfio-pci at boot, one entry per line.
@@ -93,9 +102,11 @@ struct Installer {
             writes.append((file, current))
             outcome.changes.append(Change(path: file.path, action: current == nil ? .created : .replaced))
         }
-        let removals = writeGrubDropIn
-            ? manifest.files.filter { entry in entry.path == Installer.grubDropInPath && !planned.contains { $0.path == entry.path } }
-            : []
+        // Files of an earlier install no longer planned: the GRUB drop-in once the flags are
+        // in /etc/default/grub, the /etc copies once the package provides the hook.
+        let removals = manifest.files.filter { entry in
+            !planned.contains { $0.path == entry.path } && (writeGrubDropIn || entry.path != Installer.grubDropInPath)
+        }
         for entry in removals { outcome.changes.append(Change(path: entry.path, action: .removed)) }
 
         let inputs = initramfsInputs(planned)
@@ -202,19 +213,23 @@ struct Installer {
         guard PosixIO().exists(confDir + "/initramfs.conf") else {
             throw InstallError(description: "no initramfs-tools configuration at '\(confDir)': install initramfs-tools first")
         }
-        guard let boot = try files.contents(bootBinary) else {
-            throw InstallError(description: "the boot binary '\(bootBinary)' is missing: build it with 'swift build -c release'")
-        }
         try checkConfig()
 
         var planned = [
             PlannedFile(path: Config.defaultPath, content: Array(Installer.configTemplate.utf8), mode: 0o644,
                         ownedByEarlybind: false, createOnly: true),
-            PlannedFile(path: Installer.bootBinaryPath, content: boot, mode: 0o755, ownedByEarlybind: false, createOnly: false),
-            PlannedFile(path: Installer.hookPath, content: Array(hook().utf8), mode: 0o755, ownedByEarlybind: true, createOnly: false),
-            PlannedFile(path: Installer.initTopPath, content: Array(HookFiles.initTopScript.utf8), mode: 0o755,
-                        ownedByEarlybind: true, createOnly: false),
         ]
+        if !Installer.isPackaged(root) {
+            guard let boot = try files.contents(bootBinary) else {
+                throw InstallError(description: "the boot binary '\(bootBinary)' is missing: build it with 'swift build -c release'")
+            }
+            planned += [
+                PlannedFile(path: Installer.bootBinaryPath, content: boot, mode: 0o755, ownedByEarlybind: false, createOnly: false),
+                PlannedFile(path: Installer.hookPath, content: Array(hook().utf8), mode: 0o755, ownedByEarlybind: true, createOnly: false),
+                PlannedFile(path: Installer.initTopPath, content: Array(HookFiles.initTopScript.utf8), mode: 0o755,
+                            ownedByEarlybind: true, createOnly: false),
+            ]
+        }
         if writeGrubDropIn, let dropIn = grubDropIn() {
             planned.append(PlannedFile(path: Installer.grubDropInPath, content: Array(dropIn.utf8), mode: 0o644,
                                        ownedByEarlybind: true, createOnly: false))
@@ -269,6 +284,11 @@ struct Installer {
         for file in planned where file.path != Installer.grubDropInPath {
             let content = file.createOnly ? ((try? files.contents(root.resolve(file.path))) ?? nil) ?? file.content : file.content
             bytes += Array(file.path.utf8) + [0] + Array(SHA256.hex(content).utf8) + [0]
+        }
+        for path in [Installer.packagedHookPath, Installer.packagedInitTopPath, Installer.packagedBootBinaryPath] {
+            if let content = (try? files.contents(root.resolve(path))) ?? nil {
+                bytes += Array(path.utf8) + [0] + Array(SHA256.hex(content).utf8) + [0]
+            }
         }
         return SHA256.hex(bytes)
     }

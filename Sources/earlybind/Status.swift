@@ -48,8 +48,17 @@ struct StatusReport {
     let firmwareTablePresent: Bool
     let moduleStates: [(name: String, state: String)]
     let modulesNote: String?
-    let hookInstalled: Bool
-    let initTopInstalled: Bool
+    /// Where the hook and init-top script were found: the package's copies under
+    /// /usr/share/initramfs-tools, install's under /etc, or both.
+    let hookPaths: [String]
+    let initTopPaths: [String]
+    var hookInstalled: Bool { !hookPaths.isEmpty }
+    var initTopInstalled: Bool { !initTopPaths.isEmpty }
+    var layout: String {
+        let packaged = hookPaths.contains(Installer.packagedHookPath)
+        let local = hookPaths.contains(Installer.hookPath)
+        return packaged && local ? "both" : packaged ? "package" : local ? "install" : "none"
+    }
     let configExists: Bool
     let configErrors: [String]
     let configReadError: String?
@@ -82,8 +91,8 @@ struct StatusReport {
             return (name, haveModules ? loader.state(name).code : "unknown")
         }
 
-        hookInstalled = host.file(Installer.hookPath) != nil
-        initTopInstalled = host.file(Installer.initTopPath) != nil
+        hookPaths = [Installer.packagedHookPath, Installer.hookPath].filter { host.file($0) != nil }
+        initTopPaths = [Installer.packagedInitTopPath, Installer.initTopPath].filter { host.file($0) != nil }
         images = host.list("/boot").filter { $0.hasPrefix("initrd.img-") }.map { "/boot/" + $0 }
         let configTime = host.modificationTime(host.configPath)
         outdatedImages = images.filter { image in
@@ -109,7 +118,7 @@ struct StatusReport {
                     classCode: 0, isBootVGA: false, iommuGroup: nil, driver: nil)
                 var view = DeviceView(device, names: names, configured: true)
                 view.problem = StatusReport.problem(decision, configHasErrors: !configErrors.isEmpty, context: (
-                    off: cmdline.contains("earlybind=off"), installed: hookInstalled && initTopInstalled,
+                    off: cmdline.contains("earlybind=off"), installed: !hookPaths.isEmpty && !initTopPaths.isEmpty,
                     outdated: !outdatedImages.isEmpty, log: kernelLog ?? []))
                 views.append(view)
             }
@@ -182,6 +191,7 @@ struct StatusReport {
             ("installation", .object([
                 ("hook", .bool(hookInstalled)),
                 ("init_top", .bool(initTopInstalled)),
+                ("layout", .string(layout)),
                 ("config", .string(Config.defaultPath)),
                 ("config_exists", .bool(configExists)),
                 ("config_errors", .array(configErrors.map(JSON.string))),
@@ -225,8 +235,11 @@ struct StatusReport {
         if let modulesNote { row("note", modulesNote) }
 
         lines.append("installation")
-        row("hook", (hookInstalled ? "present " : "missing ") + Installer.hookPath)
-        row("init-top", (initTopInstalled ? "present " : "missing ") + Installer.initTopPath)
+        row("hook", hookInstalled ? "present " + hookPaths.joined(separator: ", ") : "missing " + Installer.hookPath)
+        row("init-top", initTopInstalled ? "present " + initTopPaths.joined(separator: ", ") : "missing " + Installer.initTopPath)
+        if layout == "both" {
+            row("note", "the package's hook and install's /etc copies both run: 'earlybind install' removes the copies")
+        }
         if let configReadError {
             row("config", configReadError)
         } else {

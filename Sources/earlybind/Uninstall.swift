@@ -10,7 +10,9 @@ extension Earlybind {
                 removed, or replaced by the file that was there before, byte for byte. A \
                 file changed since install wrote it is left in place and named. Then \
                 runs 'update-grub' (when the GRUB drop-in went) and 'update-initramfs -u \
-                -k all'. /etc/earlybind.conf stays unless --purge.
+                -k all'. /etc/earlybind.conf stays unless --purge. With the Debian \
+                package installed, its hook under /usr/share/initramfs-tools stays: it \
+                binds nothing once /etc/earlybind.conf is gone (--purge).
                 """
         )
 
@@ -45,6 +47,12 @@ extension Earlybind {
             print((dryRun ? "earlybind uninstall (dry run) from " : "earlybind uninstall from ") + host.root.path + ":")
             let changes = try uninstaller.run()
             if changes.isEmpty && !dryRun { print("  nothing to undo") }
+            if Installer.isPackaged(host.root) && !purge {
+                print("""
+                      the packaged hook \(Installer.packagedHookPath) stays and binds what \(Config.defaultPath) lists
+                      at boot: empty it with 'earlybind remove', or use --purge, or remove the package
+                    """)
+            }
         }
     }
 }

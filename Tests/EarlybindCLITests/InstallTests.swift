@@ -314,4 +314,57 @@ import Testing
         #expect(InstallRoot("/")?.isSystemRoot == true)
         #expect(InstallRoot("/srv/stage")?.resolve("/etc/earlybind.conf") == "/srv/stage/etc/earlybind.conf")
     }
+
+    /// The files the .deb ships, as scripts/build-deb lays them out.
+    func installPackagedFiles() throws {
+        try write(Installer.packagedHookPath, "#!/bin/sh\n\(Installer.marker): packaged hook\n", mode: 0o755)
+        try write(Installer.packagedInitTopPath, HookFiles.initTopScript, mode: 0o755)
+        try write(Installer.packagedBootBinaryPath, "boot binary\n", mode: 0o755)
+    }
+
+    func changes(_ json: [String: Any]) -> [String] {
+        ((json["changes"] as? [[String: String]]) ?? []).map { $0["path"]! + " " + $0["action"]! }
+    }
+
+    @Test func withThePackageInstallWritesNoSecondHook() throws {
+        try installPackagedFiles()
+        let json = try installJSON(["--no-grub"])
+        #expect(changes(json).isEmpty, "the admin's config exists, the package provides the rest")
+        #expect(json["rebuild_needed"] as? Bool == true)
+        for path in [Installer.hookPath, Installer.initTopPath, Installer.bootBinaryPath] { #expect(!exists(path), "\(path)") }
+        #expect(try installJSON(["--no-grub"])["rebuild_needed"] as? Bool == false)
+
+        // A package upgrade changes the packaged files: the images need a rebuild again.
+        try write(Installer.packagedBootBinaryPath, "boot binary, next version\n", mode: 0o755)
+        #expect(try installJSON(["--no-grub"])["rebuild_needed"] as? Bool == true)
+    }
+
+    @Test func installingThePackageAfterALocalInstallRemovesTheEtcCopies() throws {
+        _ = try installJSON(["--no-grub"])
+        #expect(exists(Installer.hookPath) && exists(Installer.initTopPath) && exists(Installer.bootBinaryPath))
+        try installPackagedFiles()
+        let status = try earlybind(["status", "--json", "--sysfs", root + "/sys"]).json()
+        #expect((status["installation"] as? [String: Any])?["layout"] as? String == "both")
+
+        let json = try installJSON(["--no-grub"])
+        #expect(Set(changes(json)) == Set([Installer.bootBinaryPath, Installer.hookPath, Installer.initTopPath].map { $0 + " removed" }))
+        for path in [Installer.hookPath, Installer.initTopPath, Installer.bootBinaryPath] { #expect(!exists(path), "\(path)") }
+        let after = try earlybind(["status", "--json", "--sysfs", root + "/sys"]).json()
+        let installation = try #require(after["installation"] as? [String: Any])
+        #expect(installation["layout"] as? String == "package")
+        #expect(installation["hook"] as? Bool == true && installation["init_top"] as? Bool == true)
+        #expect(try earlybind(["status", "--sysfs", root + "/sys"]).output.contains("present " + Installer.packagedHookPath))
+    }
+
+    @Test func uninstallWithThePackageSaysThePackagedHookStays() throws {
+        try installPackagedFiles()
+        _ = try installJSON(["--no-grub"])
+        let kept = try earlybind(["uninstall"])
+        #expect(kept.status == 0)
+        #expect(kept.output.contains("the packaged hook \(Installer.packagedHookPath) stays"))
+        #expect(exists("/etc/earlybind.conf") && exists(Installer.packagedHookPath))
+        let purged = try earlybind(["uninstall", "--purge"])
+        #expect(purged.status == 0 && !purged.output.contains("stays"))
+        #expect(!exists("/etc/earlybind.conf") && exists(Installer.packagedHookPath))
+    }
 }
