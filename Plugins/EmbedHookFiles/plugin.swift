@@ -11,6 +11,13 @@ struct EmbedHookFiles: BuildToolPlugin {
         let files = [
             ("hookTemplate", package.appending(path: "hooks/earlybind-hook.in")),
             ("initTopScript", package.appending(path: "hooks/init-top-earlybind")),
+            ("dracutModuleSetup", package.appending(path: "hooks/dracut-module-setup.sh.in")),
+            ("dracutPreUdev", package.appending(path: "hooks/dracut-pre-udev.sh")),
+            ("dracutConf", package.appending(path: "hooks/dracut.conf")),
+            ("mkinitcpioInstall", package.appending(path: "hooks/mkinitcpio-install.in")),
+            ("mkinitcpioHook", package.appending(path: "hooks/mkinitcpio-hook")),
+            ("mkinitcpioConf", package.appending(path: "hooks/mkinitcpio.conf")),
+            ("systemdUnit", package.appending(path: "hooks/earlybind.service")),
         ]
         let output = context.pluginWorkDirectoryURL.appending(path: "HookFiles.swift")
         return [

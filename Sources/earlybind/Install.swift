@@ -4,7 +4,7 @@ import EarlybindCore
 extension Earlybind {
     struct Install: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Install the boot binder into initramfs-tools and rebuild every initramfs.",
+            abstract: "Install the boot binder into the initramfs generator and rebuild every initramfs.",
             discussion: """
                 Writes /usr/local/lib/earlybind/earlybind-boot, the hook \
                 /etc/initramfs-tools/hooks/earlybind, the script \
@@ -13,6 +13,15 @@ extension Earlybind {
                 lacks, and /etc/earlybind.conf when there is none. Then runs \
                 'update-initramfs -u -k all' and 'update-grub', and checks that every \
                 image holds earlybind and runs it before udev.
+
+                With dracut (--backend dracut, or when dracut is the generator \
+                installed) it writes the module /usr/lib/dracut/modules.d/90earlybind, \
+                whose pre-udev hook runs the binder, and /etc/dracut.conf.d/earlybind.conf, \
+                then runs 'dracut --regenerate-all --force'. With mkinitcpio it writes \
+                /etc/initcpio/install/earlybind and /etc/initcpio/hooks/earlybind (an \
+                early hook), a unit for images built with the systemd hook, and \
+                /etc/mkinitcpio.conf.d/earlybind.conf, which puts the hook before udev \
+                or systemd in HOOKS, then runs 'mkinitcpio -P'.
 
                 Each file is written atomically and only when its content changes; one \
                 that was there before is backed up under /var/lib/earlybind, where a \
@@ -28,6 +37,11 @@ extension Earlybind {
 
         @OptionGroup var options: GlobalOptions
 
+        @Option(name: .long, help: ArgumentHelp(
+            "The initramfs generator to install into (default: the one installed).",
+            valueName: "NAME"))
+        var backend: Backend?
+
         @Flag(name: .long, help: "Do not rebuild the initramfs images.")
         var noInitramfs = false
 
@@ -42,6 +56,7 @@ extension Earlybind {
 
         func run() throws {
             var installer = Installer(root: options.host.root, bootBinary: try Installer.bootBinaryBesideExecutable())
+            installer.backend = backend
             installer.dryRun = dryRun
             installer.writeGrubDropIn = !noGrub
             installer.rebuildInitramfs = !noInitramfs
@@ -61,10 +76,16 @@ extension Earlybind {
                 print("  initramfs \(image.kernel): earlybind inside, runs before udev")
             }
             if outcome.rebuildNeeded {
-                print(installer.runsCommands
-                    ? "the initramfs needs rebuilding: run 'update-initramfs -u -k all'"
-                    : "the initramfs needs rebuilding (--root is not /, so nothing was run): "
+                let backend = try installer.resolvedBackend()
+                if installer.runsCommands {
+                    print("the initramfs needs rebuilding: run '\(backend.rebuildCommand.joined(separator: " "))'")
+                } else if backend == .initramfsTools {
+                    print("the initramfs needs rebuilding (--root is not /, so nothing was run): "
                         + "mkinitramfs -d \(root.resolve(Installer.confDir)) -o IMAGE KERNEL")
+                } else {
+                    print("the initramfs needs rebuilding (--root is not /, so nothing was run), as "
+                        + "'\(backend.rebuildCommand.joined(separator: " "))' would on that system")
+                }
             }
         }
     }

@@ -61,6 +61,8 @@ struct Installer {
 
     let root: InstallRoot
     let bootBinary: String
+    /// nil: detected from what the root has installed.
+    var backend: Backend? = nil
     var dryRun = false
     var writeGrubDropIn = true
     var rebuildInitramfs = true
@@ -90,7 +92,8 @@ struct Installer {
             throw InstallError(description: "install changes boot files: run it as root (or try --dry-run, or --root DIR)")
         }
         try ConfigPermissions.check(root.resolve(Config.defaultPath))
-        let planned = try plan()
+        let backend = try resolvedBackend()
+        let planned = try plan(backend)
         var manifest = try Manifest.load(root: root) ?? Manifest()
         var outcome = Outcome()
 
@@ -115,7 +118,7 @@ struct Installer {
         // update-grub runs until it has succeeded for the drop-in as it is, even after a failed run.
         let grubWanted = writeGrubDropIn && manifest.grubApplied != grubState && ExternalCommand.find("update-grub") != nil
         var commands: [[String]] = []
-        if rebuildInitramfs && rebuildWanted { commands.append(["update-initramfs", "-u", "-k", "all"]) }
+        if rebuildInitramfs && rebuildWanted { commands.append(backend.rebuildCommand) }
         if grubWanted { commands.append(["update-grub"]) }
 
         if dryRun {
@@ -150,6 +153,7 @@ struct Installer {
             entry.sha256 = SHA256.hex(file.content)
             manifest.set(entry)
         }
+        manifest.backend = backend.rawValue
         if manifest != loaded { try manifest.save(root: root) }
         faults.step("manifest")
 
@@ -187,12 +191,15 @@ struct Installer {
                     try manifest.save(root: root)
                 }
             }
-            if commands.contains(where: { $0[0] == "update-initramfs" }) {
-                outcome.images = try ImageCheck.all(root: root)
-                let broken = outcome.images.filter { !$0.problems.isEmpty }
-                if !broken.isEmpty {
-                    broken.forEach { output("  \($0.kernel): " + $0.problems.joined(separator: "; ")) }
-                    throw InstallError(description: "\(broken.count) initramfs image(s) do not hold a working earlybind: see above")
+            if commands.contains(backend.rebuildCommand) {
+                // Only initramfs-tools images can be listed and unpacked with Debian's own tools.
+                if backend == .initramfsTools {
+                    outcome.images = try ImageCheck.all(root: root)
+                    let broken = outcome.images.filter { !$0.problems.isEmpty }
+                    if !broken.isEmpty {
+                        broken.forEach { output("  \($0.kernel): " + $0.problems.joined(separator: "; ")) }
+                        throw InstallError(description: "\(broken.count) initramfs image(s) do not hold a working earlybind: see above")
+                    }
                 }
                 manifest.inputs = inputs
             }
@@ -207,11 +214,20 @@ struct Installer {
         return outcome
     }
 
+    /// The backend asked for, or the one the root has; an error naming what to install when none.
+    func resolvedBackend() throws -> Backend {
+        if let backend { return backend }
+        guard let detected = Backend.detect(root) else {
+            throw InstallError(description: "no initramfs generator under '\(root.path)': install initramfs-tools, dracut or mkinitcpio, or name one with --backend")
+        }
+        return detected
+    }
+
     /// Every file with its content; checks the config and that nothing of the admin's is overwritten.
-    func plan() throws -> [PlannedFile] {
-        let confDir = root.resolve(Installer.confDir)
-        guard PosixIO().exists(confDir + "/initramfs.conf") else {
-            throw InstallError(description: "no initramfs-tools configuration at '\(confDir)': install initramfs-tools first")
+    func plan(_ backend: Backend) throws -> [PlannedFile] {
+        let requirement = backend.requirement
+        guard PosixIO().exists(root.resolve(requirement.path)) else {
+            throw InstallError(description: "no \(requirement.package) at '\(root.resolve(requirement.path))': install \(requirement.package) first")
         }
         try checkConfig()
 
@@ -219,15 +235,34 @@ struct Installer {
             PlannedFile(path: Config.defaultPath, content: Array(Installer.configTemplate.utf8), mode: 0o644,
                         ownedByEarlybind: false, createOnly: true),
         ]
-        if !Installer.isPackaged(root) {
+        if backend != .initramfsTools || !Installer.isPackaged(root) {
             guard let boot = try files.contents(bootBinary) else {
                 throw InstallError(description: "the boot binary '\(bootBinary)' is missing: build it with 'swift build -c release'")
             }
+            planned.append(PlannedFile(path: Installer.bootBinaryPath, content: boot, mode: 0o755, ownedByEarlybind: false, createOnly: false))
+        }
+        func script(_ path: String, _ text: String, mode: mode_t = 0o755) -> PlannedFile {
+            PlannedFile(path: path, content: Array(text.utf8), mode: mode, ownedByEarlybind: true, createOnly: false)
+        }
+        switch backend {
+        case .initramfsTools where !Installer.isPackaged(root):
+            planned += [script(Installer.hookPath, hook()), script(Installer.initTopPath, HookFiles.initTopScript)]
+        case .initramfsTools:
+            break
+        case .dracut:
             planned += [
-                PlannedFile(path: Installer.bootBinaryPath, content: boot, mode: 0o755, ownedByEarlybind: false, createOnly: false),
-                PlannedFile(path: Installer.hookPath, content: Array(hook().utf8), mode: 0o755, ownedByEarlybind: true, createOnly: false),
-                PlannedFile(path: Installer.initTopPath, content: Array(HookFiles.initTopScript.utf8), mode: 0o755,
-                            ownedByEarlybind: true, createOnly: false),
+                script(Backend.dracutModuleDirectory + "/module-setup.sh", filledIn(HookFiles.dracutModuleSetup)),
+                script(Backend.dracutModuleDirectory + "/earlybind-pre-udev.sh", HookFiles.dracutPreUdev),
+                script(Backend.dracutModuleDirectory + "/earlybind-run", HookFiles.initTopScript),
+                script(Backend.dracutConfPath, HookFiles.dracutConf, mode: 0o644),
+            ]
+        case .mkinitcpio:
+            planned += [
+                script(Backend.runnerPath, HookFiles.initTopScript),
+                script(Backend.unitPath, HookFiles.systemdUnit, mode: 0o644),
+                script(Backend.mkinitcpioInstallPath, filledIn(HookFiles.mkinitcpioInstall), mode: 0o644),
+                script(Backend.mkinitcpioHookPath, HookFiles.mkinitcpioHook, mode: 0o644),
+                script(Backend.mkinitcpioConfPath, HookFiles.mkinitcpioConf, mode: 0o644),
             ]
         }
         if writeGrubDropIn, let dropIn = grubDropIn() {
@@ -243,11 +278,16 @@ struct Installer {
         return planned
     }
 
-    /// The hook with this root's paths filled in; the root was validated to be plain characters.
-    func hook() -> String {
-        HookFiles.hookTemplate
+    /// The initramfs-tools hook with this root's paths filled in.
+    func hook() -> String { filledIn(HookFiles.hookTemplate) }
+
+    /// A template with this root's paths filled in; the root was validated to be plain characters.
+    func filledIn(_ template: String) -> String {
+        template
             .replacingAll("@BOOT_BINARY@", with: root.resolve(Installer.bootBinaryPath))
             .replacingAll("@CONFIG@", with: root.resolve(Config.defaultPath))
+            .replacingAll("@RUNNER@", with: root.resolve(Backend.runnerPath))
+            .replacingAll("@UNIT@", with: root.resolve(Backend.unitPath))
     }
 
     /// The IOMMU flags the CPU needs that /etc/default/grub does not already set; nil when none is missing.

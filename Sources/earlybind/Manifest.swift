@@ -37,6 +37,8 @@ struct Manifest: Codable, Equatable {
     var grubApplied: String?
     /// Commands uninstall still has to run; a failed or killed uninstall runs them next time.
     var pending: [String]?
+    /// The initramfs generator install wrote for, so uninstall rebuilds with the same one.
+    var backend: String?
 
     func entry(_ path: String) -> Entry? { files.first { $0.path == path } }
 

@@ -52,9 +52,12 @@ struct StatusReport {
     /// /usr/share/initramfs-tools, install's under /etc, or both.
     let hookPaths: [String]
     let initTopPaths: [String]
+    /// The initramfs generator install wrote for, or the one installed.
+    let backend: Backend?
     var hookInstalled: Bool { !hookPaths.isEmpty }
     var initTopInstalled: Bool { !initTopPaths.isEmpty }
     var layout: String {
+        if let backend, backend != .initramfsTools { return hookInstalled ? "install" : "none" }
         let packaged = hookPaths.contains(Installer.packagedHookPath)
         let local = hookPaths.contains(Installer.hookPath)
         return packaged && local ? "both" : packaged ? "package" : local ? "install" : "none"
@@ -91,9 +94,19 @@ struct StatusReport {
             return (name, haveModules ? loader.state(name).code : "unknown")
         }
 
-        hookPaths = [Installer.packagedHookPath, Installer.hookPath].filter { host.file($0) != nil }
-        initTopPaths = [Installer.packagedInitTopPath, Installer.initTopPath].filter { host.file($0) != nil }
-        images = host.list("/boot").filter { $0.hasPrefix("initrd.img-") }.map { "/boot/" + $0 }
+        let recorded = ((try? Manifest.load(root: host.root)) ?? nil)?.backend.flatMap(Backend.init(rawValue:))
+        let backend = recorded ?? Backend.detect(host.root)
+        self.backend = backend
+        if backend == nil || backend == .initramfsTools {
+            hookPaths = [Installer.packagedHookPath, Installer.hookPath].filter { host.file($0) != nil }
+            initTopPaths = [Installer.packagedInitTopPath, Installer.initTopPath].filter { host.file($0) != nil }
+        } else {
+            hookPaths = [backend!.bootFiles.hook].filter { host.file($0) != nil }
+            initTopPaths = [backend!.bootFiles.runner].filter { host.file($0) != nil }
+        }
+        // Debian's name for every generator, then dracut's elsewhere and mkinitcpio's.
+        images = host.list("/boot").filter { $0.hasPrefix("initrd.img-") || ($0.hasPrefix("initramfs-") && $0.hasSuffix(".img")) }
+            .map { "/boot/" + $0 }
         let configTime = host.modificationTime(host.configPath)
         outdatedImages = images.filter { image in
             guard let configTime, let imageTime = host.modificationTime(host.root.resolve(image)) else { return false }
@@ -192,6 +205,7 @@ struct StatusReport {
                 ("hook", .bool(hookInstalled)),
                 ("init_top", .bool(initTopInstalled)),
                 ("layout", .string(layout)),
+                ("backend", .optional(backend?.rawValue)),
                 ("config", .string(Config.defaultPath)),
                 ("config_exists", .bool(configExists)),
                 ("config_errors", .array(configErrors.map(JSON.string))),
@@ -235,8 +249,11 @@ struct StatusReport {
         if let modulesNote { row("note", modulesNote) }
 
         lines.append("installation")
-        row("hook", hookInstalled ? "present " + hookPaths.joined(separator: ", ") : "missing " + Installer.hookPath)
-        row("init-top", initTopInstalled ? "present " + initTopPaths.joined(separator: ", ") : "missing " + Installer.initTopPath)
+        row("generator", backend?.rawValue ?? "none found (initramfs-tools, dracut or mkinitcpio)")
+        let expected = (backend ?? .initramfsTools).bootFiles
+        row("hook", hookInstalled ? "present " + hookPaths.joined(separator: ", ") : "missing " + expected.hook)
+        row(backend == .dracut ? "pre-udev" : backend == .mkinitcpio ? "early hook" : "init-top",
+            initTopInstalled ? "present " + initTopPaths.joined(separator: ", ") : "missing " + expected.runner)
         if layout == "both" {
             row("note", "the package's hook and install's /etc copies both run: 'earlybind install' removes the copies")
         }

@@ -66,14 +66,17 @@ struct Uninstaller {
                 && !pending.contains("update-grub") {
                 pending.append("update-grub")
             }
-            if rebuildInitramfs && !changes.isEmpty && !pending.contains("update-initramfs") { pending.append("update-initramfs") }
+            // The generator install wrote for rebuilds; a manifest from before backends existed is initramfs-tools'.
+            let backend = manifest.backend.flatMap(Backend.init(rawValue:)) ?? Backend.detect(root) ?? .initramfsTools
+            let rebuild = backend.rebuildCommand[0]
+            if rebuildInitramfs && !changes.isEmpty && !pending.contains(rebuild) { pending.append(rebuild) }
         }
         manifest.files = kept
         manifest.pending = pending
         try manifest.save(root: root)
         faults.step("pending")
         for command in pending {
-            let arguments = command == "update-initramfs" ? ["update-initramfs", "-u", "-k", "all"] : [command]
+            let arguments = Backend.allCases.first { $0.rebuildCommand[0] == command }?.rebuildCommand ?? [command]
             output("running: \(arguments.joined(separator: " "))")
             let status = try ExternalCommand.run(arguments)
             if status != 0 { throw InstallError(description: "'\(arguments.joined(separator: " "))' failed with exit status \(status); run uninstall again") }
@@ -91,6 +94,7 @@ struct Uninstaller {
             rmdir(root.resolve(Manifest.directory))
         }
         rmdir(root.resolve("/usr/local/lib/earlybind"))
+        rmdir(root.resolve(Backend.dracutModuleDirectory))
         return changes
     }
 
@@ -130,7 +134,10 @@ struct Uninstaller {
     /// Without a manifest (it was lost, or never written), earlybind's files are the ones with its marker.
     static func manifestFromMarkers(root: InstallRoot) -> Manifest {
         var manifest = Manifest()
-        for path in [Installer.hookPath, Installer.initTopPath, Installer.grubDropInPath] {
+        let scripts = [Installer.hookPath, Installer.initTopPath, Installer.grubDropInPath, Backend.dracutConfPath,
+                       Backend.mkinitcpioInstallPath, Backend.mkinitcpioHookPath, Backend.mkinitcpioConfPath, Backend.runnerPath, Backend.unitPath]
+            + ["module-setup.sh", "earlybind-pre-udev.sh", "earlybind-run"].map { Backend.dracutModuleDirectory + "/" + $0 }
+        for path in scripts {
             if let bytes = try? FileWriter().contents(root.resolve(path)),
                String(decoding: bytes, as: UTF8.self).contains(Installer.marker) {
                 manifest.files.append(Manifest.Entry(path: path, sha256: SHA256.hex(bytes)))

@@ -16,8 +16,8 @@ import Testing
 
     @Test func installHelpIsPinned() {
         #expect(Earlybind.helpMessage(for: Earlybind.Install.self, columns: 80) == """
-            OVERVIEW: Install the boot binder into initramfs-tools and rebuild every
-            initramfs.
+            OVERVIEW: Install the boot binder into the initramfs generator and rebuild
+            every initramfs.
 
             Writes /usr/local/lib/earlybind/earlybind-boot, the hook
             /etc/initramfs-tools/hooks/earlybind, the script
@@ -27,19 +27,35 @@ import Testing
             all' and 'update-grub', and checks that every image holds earlybind and runs it
             before udev.
 
+            With dracut (--backend dracut, or when dracut is the generator installed) it
+            writes the module /usr/lib/dracut/modules.d/90earlybind, whose pre-udev hook
+            runs the binder, and /etc/dracut.conf.d/earlybind.conf, then runs 'dracut
+            --regenerate-all --force'. With mkinitcpio it writes
+            /etc/initcpio/install/earlybind and /etc/initcpio/hooks/earlybind (an early
+            hook), a unit for images built with the systemd hook, and
+            /etc/mkinitcpio.conf.d/earlybind.conf, which puts the hook before udev or
+            systemd in HOOKS, then runs 'mkinitcpio -P'.
+
             Each file is written atomically and only when its content changes; one that was
             there before is backed up under /var/lib/earlybind, where a manifest records
             what was written, for 'earlybind uninstall'. A second run with nothing changed
             writes and rebuilds nothing. With --root other than / nothing is run: the
-            output says whether a rebuild is needed.
+            output says whether a rebuild is needed. With the Debian package installed, the
+            binary, hook and script are the package's (/usr/lib/earlybind,
+            /usr/share/initramfs-tools): install writes only the config and the GRUB
+            drop-in, and removes the copies an earlier install left under /etc and
+            /usr/local.
 
-            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--no-initramfs] [--no-grub] [--dry-run] [--json]
+            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--backend <NAME>] [--no-initramfs] [--no-grub] [--dry-run] [--json]
 
             OPTIONS:
               --sysfs <DIR>           Read devices from this sysfs tree. (default: /sys)
               --root <DIR>            Read and write the config, installed files and boot/
                                       under this root (and its proc/cmdline and
                                       proc/cpuinfo when present). (default: /)
+              --backend <NAME>        The initramfs generator to install into (default: the
+                                      one installed). (values: initramfs-tools, dracut,
+                                      mkinitcpio)
               --no-initramfs          Do not rebuild the initramfs images.
               --no-grub               Do not write the GRUB drop-in or run update-grub.
               --dry-run               Show each change as a diff, and each command, and do

@@ -295,9 +295,11 @@ import Testing
         #expect(!exists(Installer.hookPath))
     }
 
-    @Test func needsAnInitramfsToolsConfDir() throws {
+    @Test func needsAnInitramfsGenerator() throws {
         try FileManager.default.removeItem(atPath: root + "/etc/initramfs-tools")
-        #expect(try earlybind(["install"]).errors.contains("no initramfs-tools configuration at '\(root)/etc/initramfs-tools'"))
+        #expect(try earlybind(["install"]).errors.contains("no initramfs generator under '\(root)'"))
+        #expect(try earlybind(["install", "--backend", "initramfs-tools"]).errors
+            .contains("no initramfs-tools at '\(root)/etc/initramfs-tools/initramfs.conf': install initramfs-tools first"))
     }
 
     @Test(arguments: ["relative/dir", "/tmp/with space", "/tmp/quote'd", "/tmp/$(reboot)", "/tmp/../etc", "/.", "/./", "/tmp/@CONFIG@"])

@@ -1,0 +1,131 @@
+@testable import earlybind
+import Foundation
+import Testing
+
+/// install, status and uninstall for dracut and mkinitcpio, in staged roots; the
+/// generated mkinitcpio files are run by bash with mkinitcpio's functions stubbed.
+@Suite struct BackendTests {
+    let root: String
+
+    init() throws {
+        root = NSTemporaryDirectory() + "earlybind-backend-" + UUID().uuidString
+        try write("/proc/cpuinfo", "vendor_id\t: AuthenticAMD\n")
+        try write("/etc/earlybind.conf", "0000:03:00.0 10de:1b02\n")
+    }
+
+    func write(_ path: String, _ text: String) throws {
+        let full = root + path
+        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: full, atomically: false, encoding: .utf8)
+    }
+
+    func read(_ path: String) throws -> String { try String(contentsOfFile: root + path, encoding: .utf8) }
+    func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: root + path) }
+
+    func earlybind(_ arguments: [String]) throws -> CLIResult {
+        try runEarlybind(arguments + ["--root", root])
+    }
+
+    func bash(_ script: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-euc", script]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "bash failed: \(script)")
+        return output
+    }
+
+    func changedPaths(_ result: CLIResult) throws -> Set<String> {
+        Set(((try result.json()["changes"] as? [[String: String]]) ?? []).map { $0["path"]! })
+    }
+
+    @Test func dracutIsDetectedInstalledAndUndone() throws {
+        try FileManager.default.createDirectory(atPath: root + "/usr/lib/dracut/modules.d", withIntermediateDirectories: true)
+        let module = Backend.dracutModuleDirectory
+        let first = try earlybind(["install", "--json", "--no-grub"])
+        #expect(first.status == 0, "\(first.errors)")
+        #expect(try changedPaths(first) == [Installer.bootBinaryPath, module + "/module-setup.sh", module + "/earlybind-pre-udev.sh",
+                                            module + "/earlybind-run", Backend.dracutConfPath])
+        let setup = try read(module + "/module-setup.sh")
+        #expect(setup.contains("BOOT_BINARY='\(root)\(Installer.bootBinaryPath)'") && setup.contains("CONFIG='\(root)/etc/earlybind.conf'"))
+        #expect(setup.contains("inst_hook pre-udev 00"))
+        #expect(try read(Backend.dracutConfPath).contains(#"add_dracutmodules+=" earlybind ""#))
+        #expect(!exists(Installer.hookPath) && !exists(Installer.initTopPath))
+
+        let status = try earlybind(["status", "--json", "--sysfs", root + "/sys"]).json()
+        let installation = try #require(status["installation"] as? [String: Any])
+        #expect(installation["backend"] as? String == "dracut")
+        #expect(installation["hook"] as? Bool == true && installation["init_top"] as? Bool == true)
+
+        #expect(try changedPaths(try earlybind(["install", "--json", "--no-grub"])).isEmpty)
+        #expect(try earlybind(["uninstall"]).status == 0)
+        #expect(!exists(module) && !exists(Backend.dracutConfPath) && !exists(Installer.bootBinaryPath))
+        #expect(exists("/etc/earlybind.conf"))
+    }
+
+    @Test func switchingBackendRemovesTheOtherOnesFiles() throws {
+        try write("/etc/initramfs-tools/initramfs.conf", "MODULES=most\n")
+        try FileManager.default.createDirectory(atPath: root + "/usr/lib/dracut/modules.d", withIntermediateDirectories: true)
+        #expect(try earlybind(["install", "--backend", "initramfs-tools", "--no-grub"]).status == 0)
+        #expect(exists(Installer.hookPath))
+        let switched = try earlybind(["install", "--backend", "dracut", "--json", "--no-grub"])
+        #expect(switched.status == 0, "\(switched.errors)")
+        #expect(!exists(Installer.hookPath) && !exists(Installer.initTopPath))
+        #expect(exists(Backend.dracutModuleDirectory + "/module-setup.sh"))
+    }
+
+    @Test func mkinitcpioFilesPutTheHookBeforeUdevOrSystemd() throws {
+        try write("/etc/mkinitcpio.conf", "HOOKS=(base udev autodetect modconf block filesystems fsck)\n")
+        let result = try earlybind(["install", "--json", "--no-grub"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(try changedPaths(result) == [Installer.bootBinaryPath, Backend.runnerPath, Backend.unitPath,
+                                             Backend.mkinitcpioInstallPath, Backend.mkinitcpioHookPath, Backend.mkinitcpioConfPath])
+        let dropIn = root + Backend.mkinitcpioConfPath
+        let order = """
+            HOOKS=(base udev autodetect modconf block filesystems fsck); . '\(dropIn)'; echo "${HOOKS[*]}"
+            HOOKS=(base systemd autodetect modconf kms keyboard sd-vconsole block filesystems fsck); . '\(dropIn)'; . '\(dropIn)'; echo "${HOOKS[*]}"
+            """
+        #expect(try bash(order) == """
+            base earlybind udev autodetect modconf block filesystems fsck
+            base earlybind systemd autodetect modconf kms keyboard sd-vconsole block filesystems fsck
+
+            """)
+
+        // build() with mkinitcpio's functions stubbed: what goes into the image.
+        let build = """
+            for f in add_binary add_file add_module add_runscript add_symlink warning; do eval "$f() { echo $f \\"\\$@\\"; }"; done
+            . '\(root + Backend.mkinitcpioInstallPath)'; build
+            """
+        #expect(try bash(build) == """
+            add_binary \(root)\(Installer.bootBinaryPath) /usr/lib/earlybind/earlybind-boot
+            add_file \(root)/etc/earlybind.conf /etc/earlybind.conf
+            add_file \(root)\(Backend.runnerPath) /usr/lib/earlybind/earlybind-run
+            add_module vfio-pci
+            add_module vfio_iommu_type1
+            add_runscript
+            add_file \(root)\(Backend.unitPath) /usr/lib/systemd/system/earlybind.service
+            add_symlink /usr/lib/systemd/system/sysinit.target.wants/earlybind.service ../earlybind.service
+
+            """)
+        // The runtime hook defines run_earlyhook, and the unit runs before udev with a time box.
+        #expect(try bash(". '\(root + Backend.mkinitcpioHookPath)'; declare -F run_earlyhook") == "run_earlyhook\n")
+        let unit = try read(Backend.unitPath)
+        #expect(unit.contains("Before=systemd-udevd.service") && unit.contains("TimeoutStartSec=10s"))
+        #expect(try earlybind(["uninstall"]).status == 0)
+        #expect(!exists(Backend.mkinitcpioInstallPath) && !exists(Backend.mkinitcpioConfPath) && !exists(Backend.unitPath))
+    }
+
+    @Test func noGeneratorOrAMissingOneIsAClearError() throws {
+        let none = try earlybind(["install", "--no-grub"])
+        #expect(none.status == 1)
+        #expect(none.errors.contains("no initramfs generator under '\(root)': install initramfs-tools, dracut or mkinitcpio"))
+        let missing = try earlybind(["install", "--backend", "dracut", "--no-grub"])
+        #expect(missing.errors.contains("no dracut at '\(root)/usr/lib/dracut/modules.d': install dracut first"))
+        let bad = try earlybind(["install", "--backend", "genkernel"])
+        #expect(bad.status == 64)
+    }
+}
