@@ -64,6 +64,27 @@ vm_build_image() {
     vm_mkinitramfs "$1"
 }
 
+# vm_build_dracut_image NAME CONFIG_TEXT: the same with dracut: `earlybind install
+# --root --backend dracut` lays its module down in a staged root, and dracut builds
+# $work/NAME.img from a copy of /usr/lib/dracut with that module and a test-only one
+# added (dracutbasedir), so the host's dracut files are never touched.
+vm_build_dracut_image() {
+    local root=$work/$1 base=$work/$1.dracut
+    mkdir -p "$root/etc" "$root/usr/lib/dracut/modules.d"
+    printf '%s\n' "$2" >"$root/etc/earlybind.conf"
+    "$bin/earlybind" install --root "$root" --backend dracut --no-grub --no-initramfs >"$work/$1.install.log"
+    cp -a /usr/lib/dracut "$base"
+    cp -a "$root/usr/lib/dracut/modules.d/90earlybind" "$base/modules.d/"
+    mkdir -p "$base/modules.d/99earlybindtest"
+    install -m 755 "$vm_testfiles/dracut-test-module-setup.sh" "$base/modules.d/99earlybindtest/module-setup.sh"
+    install -m 755 "$vm_testfiles/init-premount-report" "$base/modules.d/99earlybindtest/report.sh"
+    if ! dracutbasedir=$base dracut --no-hostonly --conf /dev/null --confdir "$root/etc/dracut.conf.d" \
+        --add earlybindtest --force "$work/$1.img" "$KVER" >"$work/$1.dracut.log" 2>&1; then
+        tail -n 20 "$work/$1.dracut.log" >&2
+        return 1
+    fi
+}
+
 # vm_boot NAME IMAGE EXTRA_CMDLINE: boots the test machine; the console goes to
 # $work/NAME.console. Fails when the report script did not run. VM_IOMMU=off boots
 # with intel_iommu=off (Debian's kernel turns it on by default: INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF);
