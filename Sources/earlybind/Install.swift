@@ -10,7 +10,9 @@ extension Earlybind {
                 /etc/initramfs-tools/hooks/earlybind, the script \
                 /etc/initramfs-tools/scripts/init-top/earlybind, a GRUB drop-in \
                 /etc/default/grub.d/earlybind.cfg with the IOMMU flags /etc/default/grub \
-                lacks, and /etc/earlybind.conf when there is none. Then runs \
+                lacks (and, where /etc/kernel/cmdline exists for kernel-install and \
+                systemd-boot, adds them there), and /etc/earlybind.conf when there is \
+                none. Then runs \
                 'update-initramfs -u -k all' and 'update-grub', and checks that every \
                 image holds earlybind and runs it before udev.
 
@@ -45,7 +47,7 @@ extension Earlybind {
         @Flag(name: .long, help: "Do not rebuild the initramfs images.")
         var noInitramfs = false
 
-        @Flag(name: .long, help: "Do not write the GRUB drop-in or run update-grub.")
+        @Flag(name: .long, help: "Leave the boot loader alone: no GRUB drop-in, no update-grub, no IOMMU flags in /etc/kernel/cmdline.")
         var noGrub = false
 
         @Flag(name: .long, help: "Show each change as a diff, and each command, and do nothing.")
@@ -71,6 +73,9 @@ extension Earlybind {
             if outcome.changes.isEmpty { print("  nothing to change") }
             for change in outcome.changes {
                 print("  " + (dryRun ? "would be " + change.action.rawValue : change.action.rawValue).padding(18) + " " + change.path)
+            }
+            if outcome.changes.contains(where: { $0.path == Installer.kernelCmdlinePath }) && !dryRun {
+                print("  \(Installer.kernelCmdlinePath) takes effect when kernel-install next writes the boot entries (a kernel update, or 'kernel-install add')")
             }
             for image in outcome.images {
                 print("  initramfs \(image.kernel): earlybind inside, runs before udev")

@@ -13,6 +13,7 @@ struct Installer {
     static let hookPath = confDir + "/hooks/earlybind"
     static let initTopPath = confDir + "/scripts/init-top/earlybind"
     static let grubDropInPath = "/etc/default/grub.d/earlybind.cfg"
+    static let kernelCmdlinePath = "/etc/kernel/cmdline"
     /// The .deb's hook, init-top script and binary. initramfs-tools reads hooks from both
     /// /usr/share and /etc, so with the package installed, install writes no /etc copies.
     static let packagedHookPath = "/usr/share/initramfs-tools/hooks/earlybind"
@@ -108,7 +109,8 @@ struct Installer {
         // Files of an earlier install no longer planned: the GRUB drop-in once the flags are
         // in /etc/default/grub, the /etc copies once the package provides the hook.
         let removals = manifest.files.filter { entry in
-            !planned.contains { $0.path == entry.path } && (writeGrubDropIn || entry.path != Installer.grubDropInPath)
+            !planned.contains { $0.path == entry.path }
+                && (writeGrubDropIn || (entry.path != Installer.grubDropInPath && entry.path != Installer.kernelCmdlinePath))
         }
         for entry in removals { outcome.changes.append(Change(path: entry.path, action: .removed)) }
 
@@ -269,6 +271,7 @@ struct Installer {
             planned.append(PlannedFile(path: Installer.grubDropInPath, content: Array(dropIn.utf8), mode: 0o644,
                                        ownedByEarlybind: true, createOnly: false))
         }
+        if writeGrubDropIn, let cmdline = try kernelCommandLine() { planned.append(cmdline) }
         for file in planned where file.ownedByEarlybind {
             if let current = try files.contents(root.resolve(file.path)),
                !String(decoding: current, as: UTF8.self).contains(Installer.marker) {
@@ -292,17 +295,36 @@ struct Installer {
 
     /// The IOMMU flags the CPU needs that /etc/default/grub does not already set; nil when none is missing.
     func grubDropIn() -> String? {
-        var flags: [String] = []
-        if Host(root: root, sysfsRoot: "/sys").cpuVendor == "GenuineIntel" { flags.append("intel_iommu=on") }
-        flags.append("iommu=pt")
-        let present = grubCommandLineWords()
-        flags.removeAll { flag in present.contains { $0 == flag || $0.hasPrefix(flag.prefix { $0 != "=" } + "=") } }
+        let flags = missingIOMMUFlags(present: grubCommandLineWords())
         guard !flags.isEmpty else { return nil }
         return """
             \(Installer.marker): turns the IOMMU on for vfio-pci passthrough.
             GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT \(flags.joined(separator: " "))"
 
             """
+    }
+
+    /// The IOMMU flags this CPU needs that `present` does not set, either way.
+    private func missingIOMMUFlags(present: [String]) -> [String] {
+        var flags: [String] = []
+        if Host(root: root, sysfsRoot: "/sys").cpuVendor == "GenuineIntel" { flags.append("intel_iommu=on") }
+        flags.append("iommu=pt")
+        flags.removeAll { flag in present.contains { $0 == flag || $0.hasPrefix(flag.prefix { $0 != "=" } + "=") } }
+        return flags
+    }
+
+    /// /etc/kernel/cmdline (kernel-install, systemd-boot, unified kernel images) with the
+    /// missing IOMMU flags appended; nil when the file does not exist. It is the admin's
+    /// file: install backs it up and uninstall puts it back byte for byte.
+    private func kernelCommandLine() throws -> PlannedFile? {
+        let path = root.resolve(Installer.kernelCmdlinePath)
+        guard let current = try files.contents(path) else { return nil }
+        let words = String(decoding: current, as: UTF8.self).split(whereSeparator: \.isWhitespace).map(String.init)
+        let flags = missingIOMMUFlags(present: words)
+        // One line, as kernel-install reads it: the admin's words, then ours.
+        let content = flags.isEmpty ? current : Array(((words + flags).joined(separator: " ") + "\n").utf8)
+        return PlannedFile(path: Installer.kernelCmdlinePath, content: content, mode: fileMode(path) ?? 0o644,
+                           ownedByEarlybind: false, createOnly: false)
     }
 
     /// Words of GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub.
@@ -321,7 +343,7 @@ struct Installer {
     /// What the initramfs is built from; when it changes, the images need rebuilding.
     private func initramfsInputs(_ planned: [PlannedFile]) -> String {
         var bytes: [UInt8] = []
-        for file in planned where file.path != Installer.grubDropInPath {
+        for file in planned where file.path != Installer.grubDropInPath && file.path != Installer.kernelCmdlinePath {
             let content = file.createOnly ? ((try? files.contents(root.resolve(file.path))) ?? nil) ?? file.content : file.content
             bytes += Array(file.path.utf8) + [0] + Array(SHA256.hex(content).utf8) + [0]
         }

@@ -22,10 +22,11 @@ import Testing
             Writes /usr/local/lib/earlybind/earlybind-boot, the hook
             /etc/initramfs-tools/hooks/earlybind, the script
             /etc/initramfs-tools/scripts/init-top/earlybind, a GRUB drop-in
-            /etc/default/grub.d/earlybind.cfg with the IOMMU flags /etc/default/grub lacks,
-            and /etc/earlybind.conf when there is none. Then runs 'update-initramfs -u -k
-            all' and 'update-grub', and checks that every image holds earlybind and runs it
-            before udev.
+            /etc/default/grub.d/earlybind.cfg with the IOMMU flags /etc/default/grub lacks
+            (and, where /etc/kernel/cmdline exists for kernel-install and systemd-boot,
+            adds them there), and /etc/earlybind.conf when there is none. Then runs
+            'update-initramfs -u -k all' and 'update-grub', and checks that every image
+            holds earlybind and runs it before udev.
 
             With dracut (--backend dracut, or when dracut is the generator installed) it
             writes the module /usr/lib/dracut/modules.d/90earlybind, whose pre-udev hook
@@ -57,7 +58,8 @@ import Testing
                                       one installed). (values: initramfs-tools, dracut,
                                       mkinitcpio)
               --no-initramfs          Do not rebuild the initramfs images.
-              --no-grub               Do not write the GRUB drop-in or run update-grub.
+              --no-grub               Leave the boot loader alone: no GRUB drop-in, no
+                                      update-grub, no IOMMU flags in /etc/kernel/cmdline.
               --dry-run               Show each change as a diff, and each command, and do
                                       nothing.
               --json                  Print what changed as JSON (for configuration

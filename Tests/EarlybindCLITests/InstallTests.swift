@@ -369,4 +369,27 @@ import Testing
         #expect(purged.status == 0 && !purged.output.contains("stays"))
         #expect(!exists("/etc/earlybind.conf") && exists(Installer.packagedHookPath))
     }
+
+    /// kernel-install and systemd-boot read the command line from /etc/kernel/cmdline:
+    /// install adds the missing IOMMU flags there, and uninstall puts the file back.
+    @Test func kernelCmdlineGetsTheMissingFlagsAndIsRestored() throws {
+        let original = "root=UUID=1234 ro  quiet iommu=pt\n"
+        try write("/etc/kernel/cmdline", original)
+        let json = try installJSON()
+        #expect(changes(json).contains("/etc/kernel/cmdline replaced"))
+        #expect(try read("/etc/kernel/cmdline") == "root=UUID=1234 ro quiet iommu=pt intel_iommu=on\n")
+        #expect(changes(try installJSON()).isEmpty)
+        #expect(try earlybind(["uninstall"]).status == 0)
+        #expect(try read("/etc/kernel/cmdline") == original)
+
+        // --no-grub leaves the boot loader alone, this file included.
+        _ = try installJSON(["--no-grub"])
+        #expect(try read("/etc/kernel/cmdline") == original)
+    }
+
+    @Test func kernelCmdlineWithTheFlagsIsLeftAlone() throws {
+        try write("/etc/kernel/cmdline", "root=/dev/sda1 intel_iommu=on iommu=pt")
+        #expect(!changes(try installJSON()).contains { $0.hasPrefix("/etc/kernel/cmdline") })
+        #expect(try read("/etc/kernel/cmdline") == "root=/dev/sda1 intel_iommu=on iommu=pt")
+    }
 }
