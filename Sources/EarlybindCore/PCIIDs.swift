@@ -40,11 +40,12 @@ public struct PCIIDDatabase: Sendable {
     }
 
     /// The subclass name of a 16-bit class and subclass (e.g. 0x0300, "VGA compatible
-    /// controller"), or the class name when the subclass is not listed, as libpci does.
+    /// controller"); when only the class is listed, its name and the number, as libpci
+    /// gives them ("Multimedia controller [0477]").
     public func `class`(_ classAndSubclass: UInt16) -> String? {
         guard let line = classLines[UInt8(classAndSubclass >> 8)] else { return nil }
-        return child(of: line, id: UInt32(classAndSubclass & 0xFF), digits: 2)
-            ?? name(atLine: line)
+        if let subclass = child(of: line, id: UInt32(classAndSubclass & 0xFF), digits: 2) { return subclass }
+        return name(atLine: line).map { $0 + " [" + hexString(UInt32(classAndSubclass), width: 4) + "]" }
     }
 
     /// The name on the first one-tab line below `parent` whose ID is `id`; the block

@@ -13,7 +13,7 @@ enum Backend: String, CaseIterable, ExpressibleByArgument, Sendable {
     static let dracutConfPath = "/etc/dracut.conf.d/earlybind.conf"
     static let mkinitcpioInstallPath = "/etc/initcpio/install/earlybind"
     static let mkinitcpioHookPath = "/etc/initcpio/hooks/earlybind"
-    static let mkinitcpioConfPath = "/etc/mkinitcpio.conf.d/earlybind.conf"
+    static let mkinitcpioConfPath = "/etc/mkinitcpio.conf.d/zz-earlybind.conf"
     /// The time-boxed runner (the init-top script) and the systemd unit mkinitcpio's install hook copies.
     static let runnerPath = "/usr/local/lib/earlybind/earlybind-run"
     static let unitPath = "/usr/local/lib/earlybind/earlybind.service"

@@ -14,7 +14,7 @@ extension Earlybind {
                 systemd-boot, adds them there), and /etc/earlybind.conf when there is \
                 none. Then runs \
                 'update-initramfs -u -k all' and 'update-grub', and checks that every \
-                image holds earlybind and runs it before udev.
+                initramfs-tools image holds earlybind and runs it before udev.
 
                 With dracut (--backend dracut, or when dracut is the generator \
                 installed) it writes the module /usr/lib/dracut/modules.d/90earlybind, \
@@ -22,7 +22,7 @@ extension Earlybind {
                 then runs 'dracut --regenerate-all --force'. With mkinitcpio it writes \
                 /etc/initcpio/install/earlybind and /etc/initcpio/hooks/earlybind (an \
                 early hook), a unit for images built with the systemd hook, and \
-                /etc/mkinitcpio.conf.d/earlybind.conf, which puts the hook before udev \
+                /etc/mkinitcpio.conf.d/zz-earlybind.conf, which puts the hook before udev \
                 or systemd in HOOKS, then runs 'mkinitcpio -P'.
 
                 Each file is written atomically and only when its content changes; one \

@@ -96,6 +96,7 @@ struct Installer {
         let backend = try resolvedBackend()
         let planned = try plan(backend)
         var manifest = try Manifest.load(root: root) ?? Manifest()
+        let stored = manifest
         var outcome = Outcome()
 
         // What changes: planned files whose content differs, and files of ours no longer wanted.
@@ -108,6 +109,10 @@ struct Installer {
         }
         // Files of an earlier install no longer planned: the GRUB drop-in once the flags are
         // in /etc/default/grub, the /etc copies once the package provides the hook.
+        // A /etc/kernel/cmdline the admin has since deleted is forgotten, not brought back.
+        if writeGrubDropIn && !PosixIO().exists(root.resolve(Installer.kernelCmdlinePath)) {
+            manifest.files.removeAll { $0.path == Installer.kernelCmdlinePath }
+        }
         let removals = manifest.files.filter { entry in
             !planned.contains { $0.path == entry.path }
                 && (writeGrubDropIn || (entry.path != Installer.grubDropInPath && entry.path != Installer.kernelCmdlinePath))
@@ -134,7 +139,8 @@ struct Installer {
             return outcome
         }
 
-        let loaded = manifest
+        // Compared with what is on disk: a forgotten /etc/kernel/cmdline must be saved too.
+        let loaded = stored
         // The manifest goes first: if we are killed below, it already names every file we
         // may have written, with the hashes of both the old and the new version.
         var edited: [(path: String, content: [UInt8])] = []
@@ -156,6 +162,15 @@ struct Installer {
             manifest.set(entry)
         }
         manifest.backend = backend.rawValue
+        // Directories about to be created for our files, deepest first, so uninstall can remove them again.
+        for (file, _) in writes where !file.createOnly {
+            var directory = String(file.path[..<file.path.lastIndex(of: "/")!])
+            while !directory.isEmpty && !PosixIO().exists(root.resolve(directory)) {
+                if !(manifest.directories ?? []).contains(directory) { manifest.directories = (manifest.directories ?? []) + [directory] }
+                directory = String(directory[..<directory.lastIndex(of: "/")!])
+            }
+        }
+        manifest.directories = manifest.directories?.sorted { $0.count > $1.count }
         if manifest != loaded { try manifest.save(root: root) }
         faults.step("manifest")
 
@@ -238,8 +253,10 @@ struct Installer {
                         ownedByEarlybind: false, createOnly: true),
         ]
         if backend != .initramfsTools || !Installer.isPackaged(root) {
-            guard let boot = try files.contents(bootBinary) else {
-                throw InstallError(description: "the boot binary '\(bootBinary)' is missing: build it with 'swift build -c release'")
+            // Beside the executable in a build tree; in /usr/lib/earlybind with the package.
+            let packaged = root.resolve(Installer.packagedBootBinaryPath)
+            guard let boot = try files.contents(bootBinary) ?? files.contents(packaged) else {
+                throw InstallError(description: "the boot binary is missing (neither '\(bootBinary)' nor '\(packaged)'): build it with 'swift build -c release'")
             }
             planned.append(PlannedFile(path: Installer.bootBinaryPath, content: boot, mode: 0o755, ownedByEarlybind: false, createOnly: false))
         }
@@ -314,15 +331,30 @@ struct Installer {
     }
 
     /// /etc/kernel/cmdline (kernel-install, systemd-boot, unified kernel images) with the
-    /// missing IOMMU flags appended; nil when the file does not exist. It is the admin's
-    /// file: install backs it up and uninstall puts it back byte for byte.
+    /// missing IOMMU flags appended to its last line that is not a comment, every other
+    /// byte kept; nil when the file does not exist. It is the admin's file: install backs
+    /// it up and uninstall puts it back byte for byte.
     private func kernelCommandLine() throws -> PlannedFile? {
         let path = root.resolve(Installer.kernelCmdlinePath)
         guard let current = try files.contents(path) else { return nil }
-        let words = String(decoding: current, as: UTF8.self).split(whereSeparator: \.isWhitespace).map(String.init)
+        var lines = String(decoding: current, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let isCommandLine = { (line: String) in
+            let words = line.split(whereSeparator: \.isWhitespace)
+            return !words.isEmpty && !words[0].hasPrefix("#")
+        }
+        let words = lines.filter(isCommandLine).flatMap { $0.split(whereSeparator: \.isWhitespace).map(String.init) }
         let flags = missingIOMMUFlags(present: words)
-        // One line, as kernel-install reads it: the admin's words, then ours.
-        let content = flags.isEmpty ? current : Array(((words + flags).joined(separator: " ") + "\n").utf8)
+        var content = current
+        if !flags.isEmpty {
+            if let last = lines.lastIndex(where: isCommandLine) {
+                lines[last] = String(lines[last].reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+                    + " " + flags.joined(separator: " ")
+            } else {
+                if lines.last == "" { lines.removeLast() }
+                lines += [flags.joined(separator: " "), ""]
+            }
+            content = Array(lines.joined(separator: "\n").utf8)
+        }
         return PlannedFile(path: Installer.kernelCmdlinePath, content: content, mode: fileMode(path) ?? 0o644,
                            ownedByEarlybind: false, createOnly: false)
     }

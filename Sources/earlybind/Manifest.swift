@@ -39,6 +39,8 @@ struct Manifest: Codable, Equatable {
     var pending: [String]?
     /// The initramfs generator install wrote for, so uninstall rebuilds with the same one.
     var backend: String?
+    /// Directories install created for its files, deepest first: uninstall removes them once empty.
+    var directories: [String]?
 
     func entry(_ path: String) -> Entry? { files.first { $0.path == path } }
 

@@ -34,7 +34,7 @@ struct Uninstaller {
         var changes: [Installer.Change] = []
         var kept: [Manifest.Entry] = []
         for entry in manifest.files {
-            if !touchGrub && entry.path == Installer.grubDropInPath {
+            if !touchGrub && (entry.path == Installer.grubDropInPath || entry.path == Installer.kernelCmdlinePath) {
                 kept.append(entry)
                 continue
             }
@@ -95,6 +95,10 @@ struct Uninstaller {
         }
         rmdir(root.resolve("/usr/local/lib/earlybind"))
         rmdir(root.resolve(Backend.dracutModuleDirectory))
+        if kept.isEmpty {
+            // Only an empty directory goes: whatever else was put there since stays.
+            for directory in manifest.directories ?? [] { rmdir(root.resolve(directory)) }
+        }
         return changes
     }
 

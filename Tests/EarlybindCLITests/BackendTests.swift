@@ -88,10 +88,12 @@ import Testing
         let order = """
             HOOKS=(base udev autodetect modconf block filesystems fsck); . '\(dropIn)'; echo "${HOOKS[*]}"
             HOOKS=(base systemd autodetect modconf kms keyboard sd-vconsole block filesystems fsck); . '\(dropIn)'; . '\(dropIn)'; echo "${HOOKS[*]}"
+            unset HOOKS; HOOKS="base udev autodetect block filesystems"; . '\(dropIn)'; echo "${#HOOKS[@]} ${HOOKS[*]}"
             """
         #expect(try bash(order) == """
             base earlybind udev autodetect modconf block filesystems fsck
             base earlybind systemd autodetect modconf kms keyboard sd-vconsole block filesystems fsck
+            6 base earlybind udev autodetect block filesystems
 
             """)
 
@@ -114,7 +116,7 @@ import Testing
         // The runtime hook defines run_earlyhook, and the unit runs before udev with a time box.
         #expect(try bash(". '\(root + Backend.mkinitcpioHookPath)'; declare -F run_earlyhook") == "run_earlyhook\n")
         let unit = try read(Backend.unitPath)
-        #expect(unit.contains("Before=systemd-udevd.service") && unit.contains("TimeoutStartSec=10s"))
+        #expect(unit.contains("Before=systemd-modules-load.service systemd-udevd.service") && unit.contains("TimeoutSec=10s"))
         #expect(try earlybind(["uninstall"]).status == 0)
         #expect(!exists(Backend.mkinitcpioInstallPath) && !exists(Backend.mkinitcpioConfPath) && !exists(Backend.unitPath))
     }

@@ -25,8 +25,8 @@ import Testing
             /etc/default/grub.d/earlybind.cfg with the IOMMU flags /etc/default/grub lacks
             (and, where /etc/kernel/cmdline exists for kernel-install and systemd-boot,
             adds them there), and /etc/earlybind.conf when there is none. Then runs
-            'update-initramfs -u -k all' and 'update-grub', and checks that every image
-            holds earlybind and runs it before udev.
+            'update-initramfs -u -k all' and 'update-grub', and checks that every
+            initramfs-tools image holds earlybind and runs it before udev.
 
             With dracut (--backend dracut, or when dracut is the generator installed) it
             writes the module /usr/lib/dracut/modules.d/90earlybind, whose pre-udev hook
@@ -34,7 +34,7 @@ import Testing
             --regenerate-all --force'. With mkinitcpio it writes
             /etc/initcpio/install/earlybind and /etc/initcpio/hooks/earlybind (an early
             hook), a unit for images built with the systemd hook, and
-            /etc/mkinitcpio.conf.d/earlybind.conf, which puts the hook before udev or
+            /etc/mkinitcpio.conf.d/zz-earlybind.conf, which puts the hook before udev or
             systemd in HOOKS, then runs 'mkinitcpio -P'.
 
             Each file is written atomically and only when its content changes; one that was

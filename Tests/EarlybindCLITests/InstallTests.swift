@@ -377,7 +377,7 @@ import Testing
         try write("/etc/kernel/cmdline", original)
         let json = try installJSON()
         #expect(changes(json).contains("/etc/kernel/cmdline replaced"))
-        #expect(try read("/etc/kernel/cmdline") == "root=UUID=1234 ro quiet iommu=pt intel_iommu=on\n")
+        #expect(try read("/etc/kernel/cmdline") == "root=UUID=1234 ro  quiet iommu=pt intel_iommu=on\n")
         #expect(changes(try installJSON()).isEmpty)
         #expect(try earlybind(["uninstall"]).status == 0)
         #expect(try read("/etc/kernel/cmdline") == original)
@@ -391,5 +391,41 @@ import Testing
         try write("/etc/kernel/cmdline", "root=/dev/sda1 intel_iommu=on iommu=pt")
         #expect(!changes(try installJSON()).contains { $0.hasPrefix("/etc/kernel/cmdline") })
         #expect(try read("/etc/kernel/cmdline") == "root=/dev/sda1 intel_iommu=on iommu=pt")
+    }
+
+    /// Comments stay as they are: the flags go on the last line that is a command line.
+    @Test func kernelCmdlineCommentsAreKept() throws {
+        try write("/etc/kernel/cmdline", "# root fs\nroot=UUID=1234 rw \n# end\n")
+        _ = try installJSON()
+        #expect(try read("/etc/kernel/cmdline") == "# root fs\nroot=UUID=1234 rw intel_iommu=on iommu=pt\n# end\n")
+    }
+
+    @Test func aKernelCmdlineTheAdminDeletedStaysDeleted() throws {
+        try write("/etc/kernel/cmdline", "root=UUID=1234 ro\n")
+        _ = try installJSON()
+        try FileManager.default.removeItem(atPath: root + "/etc/kernel/cmdline")
+        #expect(!changes(try installJSON()).contains { $0.hasPrefix("/etc/kernel/cmdline") })
+        #expect(!exists("/etc/kernel/cmdline"))
+        #expect(try earlybind(["uninstall"]).status == 0)
+        #expect(!exists("/etc/kernel/cmdline"))
+    }
+
+    @Test func uninstallNoGrubKeepsTheKernelCmdlineFlags() throws {
+        try write("/etc/kernel/cmdline", "root=UUID=1234 ro\n")
+        _ = try installJSON()
+        #expect(try earlybind(["uninstall", "--no-grub"]).status == 0)
+        #expect(try read("/etc/kernel/cmdline") == "root=UUID=1234 ro intel_iommu=on iommu=pt\n")
+        #expect(try earlybind(["uninstall"]).status == 0)
+        #expect(try read("/etc/kernel/cmdline") == "root=UUID=1234 ro\n")
+    }
+
+    /// Directories install created go with uninstall; ones that were there stay.
+    @Test func uninstallRemovesTheDirectoriesInstallCreated() throws {
+        try FileManager.default.createDirectory(atPath: root + "/usr/local/lib", withIntermediateDirectories: true)
+        _ = try installJSON()
+        #expect(exists("/etc/default/grub.d") && exists("/usr/local/lib/earlybind") && exists("/var/lib/earlybind"))
+        #expect(try earlybind(["uninstall"]).status == 0)
+        #expect(!exists("/etc/default/grub.d") && !exists("/etc/default") && !exists("/usr/local/lib/earlybind"))
+        #expect(exists("/usr/local/lib") && exists("/etc/initramfs-tools/initramfs.conf"))
     }
 }

@@ -39,12 +39,12 @@ struct PCIIDsTests {
         #expect(database.device(vendor: 0x10de, device: 0x1b03) == nil)
     }
 
-    @Test func classesFallBackToTheClassName() {
+    @Test func classesFallBackToTheClassNameAndNumber() {
         #expect(database.class(0x0300) == "VGA compatible controller")
         #expect(database.class(0x0380) == "Display controller")
         #expect(database.class(0x0403) == "Audio device")
-        #expect(database.class(0x0401) == "Multimedia controller")
-        #expect(database.class(0xff00) == "Unassigned class")
+        #expect(database.class(0x0401) == "Multimedia controller [0401]")
+        #expect(database.class(0xff00) == "Unassigned class [ff00]")
         #expect(database.class(0x0b00) == nil)
     }
 
