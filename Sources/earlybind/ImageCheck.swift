@@ -16,6 +16,29 @@ struct ImageCheck {
 
     static let required = ["usr/lib/earlybind/earlybind-boot", "etc/earlybind.conf", "scripts/init-top/earlybind"]
 
+    /// dracut's images, listed with lsinitrd: the pre-udev hook runs before udev by design.
+    static let dracutRequired = ["usr/lib/earlybind/earlybind-boot", "etc/earlybind.conf", "usr/lib/earlybind/earlybind-run",
+                                 "dracut/hooks/pre-udev/00-earlybind-pre-udev.sh"]
+
+    /// Checks the dracut image of every kernel that has modules and one, under Debian's
+    /// name or dracut's own (initramfs-KERNEL.img).
+    static func allDracut(root: InstallRoot) throws -> [ImageCheck] {
+        let kernels = ((try? PosixIO().list(root.resolve("/lib/modules"))) ?? []).sorted()
+        return try kernels.compactMap { kernel in
+            guard let image = ["/boot/initrd.img-" + kernel, "/boot/initramfs-" + kernel + ".img"]
+                .map(root.resolve).first(where: { PosixIO().exists($0) }) else { return nil }
+            let listing = try ExternalCommand.capture(["lsinitrd", image])
+            guard listing.status == 0 else {
+                return ImageCheck(kernel: kernel, problems: ["lsinitrd failed with exit status \(listing.status)"])
+            }
+            // lsinitrd lists like ls -l: the path is the last field (usr/ or not, with or without usrmerge).
+            let paths = listing.output.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+            let problems = dracutRequired.filter { required in !paths.contains { $0 == required || $0.hasSuffix("/" + required) } }
+                .map { "\($0) is missing" }
+            return ImageCheck(kernel: kernel, problems: problems)
+        }
+    }
+
     /// Checks the image of every kernel that has modules and an image under the root.
     static func all(root: InstallRoot) throws -> [ImageCheck] {
         let kernels = ((try? PosixIO().list(root.resolve("/lib/modules"))) ?? []).sorted()

@@ -14,7 +14,8 @@ extension Earlybind {
                 systemd-boot, adds them there), and /etc/earlybind.conf when there is \
                 none. Then runs \
                 'update-initramfs -u -k all' and 'update-grub', and checks that every \
-                initramfs-tools image holds earlybind and runs it before udev.
+                image holds earlybind and runs it before udev (lsinitramfs and the \
+                init-top ORDER; lsinitrd for dracut; mkinitcpio images go unchecked).
 
                 With dracut (--backend dracut, or when dracut is the generator \
                 installed) it writes the module /usr/lib/dracut/modules.d/90earlybind, \

@@ -209,9 +209,9 @@ struct Installer {
                 }
             }
             if commands.contains(backend.rebuildCommand) {
-                // Only initramfs-tools images can be listed and unpacked with Debian's own tools.
-                if backend == .initramfsTools {
-                    outcome.images = try ImageCheck.all(root: root)
+                // mkinitcpio's images need lsinitcpio, which only Arch has: they go unchecked.
+                if backend != .mkinitcpio {
+                    outcome.images = try backend == .dracut ? ImageCheck.allDracut(root: root) : ImageCheck.all(root: root)
                     let broken = outcome.images.filter { !$0.problems.isEmpty }
                     if !broken.isEmpty {
                         broken.forEach { output("  \($0.kernel): " + $0.problems.joined(separator: "; ")) }

@@ -25,8 +25,9 @@ import Testing
             /etc/default/grub.d/earlybind.cfg with the IOMMU flags /etc/default/grub lacks
             (and, where /etc/kernel/cmdline exists for kernel-install and systemd-boot,
             adds them there), and /etc/earlybind.conf when there is none. Then runs
-            'update-initramfs -u -k all' and 'update-grub', and checks that every
-            initramfs-tools image holds earlybind and runs it before udev.
+            'update-initramfs -u -k all' and 'update-grub', and checks that every image
+            holds earlybind and runs it before udev (lsinitramfs and the init-top ORDER;
+            lsinitrd for dracut; mkinitcpio images go unchecked).
 
             With dracut (--backend dracut, or when dracut is the generator installed) it
             writes the module /usr/lib/dracut/modules.d/90earlybind, whose pre-udev hook

@@ -122,4 +122,25 @@ import Testing
         #expect(try earlybind(["install"]).status == 0)
         #expect(commands().prefix(2) == ["update-initramfs -u -k all", "update-grub"])
     }
+
+    /// With dracut: its rebuild, then every image listed with lsinitrd; an image
+    /// without the pre-udev hook fails the install.
+    @Test func dracutImagesAreRebuiltAndChecked() throws {
+        try FileManager.default.createDirectory(atPath: root + "/usr/lib/dracut/modules.d", withIntermediateDirectories: true)
+        try stub("dracut", "for k in a b; do : > \"$ROOT/boot/initramfs-6.1.0-$k.img\"; done")
+        let listing = ["usr/lib/earlybind/earlybind-boot", "etc/earlybind.conf", "usr/lib/earlybind/earlybind-run"]
+            .map { "'-rwxr-xr-x   1 root root  1 Nov 26 04:51 \($0)'" }.joined(separator: " ")
+        try stub("lsinitrd", "printf '%s\\n' \(listing); [ -n \"$NO_HOOK\" ] || echo '-rwxr-xr-x 1 root root 1 Nov 26 04:51 usr/lib/dracut/hooks/pre-udev/00-earlybind-pre-udev.sh'")
+        let result = try earlybind(["install", "--backend", "dracut", "--json", "--no-grub"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(commands() == ["dracut --regenerate-all --force",
+                               "lsinitrd ROOT/boot/initramfs-6.1.0-a.img", "lsinitrd ROOT/boot/initramfs-6.1.0-b.img"])
+        #expect((try result.json()["images"] as? [[String: Any]])?.allSatisfy { $0["ok"] as? Bool == true } == true)
+
+        try "0000:03:00.0\n0000:04:00.0\n".write(toFile: root + "/etc/earlybind.conf", atomically: false, encoding: .utf8)
+        let broken = try earlybind(["install", "--backend", "dracut", "--no-grub"], environment: ["NO_HOOK": "1"])
+        #expect(broken.status == 1)
+        #expect(broken.output.contains("6.1.0-a: dracut/hooks/pre-udev/00-earlybind-pre-udev.sh is missing"))
+        #expect(broken.errors.contains("2 initramfs image(s) do not hold a working earlybind"))
+    }
 }
