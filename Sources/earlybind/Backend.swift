@@ -1,5 +1,8 @@
 import ArgumentParser
 import EarlybindCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The initramfs generator earlybind installs into. Each gets the same boot binary and
 /// config; what differs is how the generator is told to copy them and to run the
@@ -48,12 +51,40 @@ enum Backend: String, CaseIterable, ExpressibleByArgument, Sendable {
         }
     }
 
-    /// The file that copies earlybind into the image, and the one that runs it at boot, as status shows them.
-    var bootFiles: (hook: String, runner: String) {
+    /// The scripts install lays down for this generator (templates get the root's paths
+    /// filled in), with their modes. The package ships initramfs-tools' own copies.
+    var scripts: [(path: String, text: String, mode: mode_t)] {
         switch self {
-        case .initramfsTools: return (Installer.hookPath, Installer.initTopPath)
-        case .dracut: return (Backend.dracutModuleDirectory + "/module-setup.sh", Backend.dracutModuleDirectory + "/earlybind-pre-udev.sh")
-        case .mkinitcpio: return (Backend.mkinitcpioInstallPath, Backend.mkinitcpioHookPath)
+        case .initramfsTools:
+            return [(Installer.hookPath, HookFiles.hookTemplate, 0o755), (Installer.initTopPath, HookFiles.initTopScript, 0o755)]
+        case .dracut:
+            return [
+                (Backend.dracutModuleDirectory + "/module-setup.sh", HookFiles.dracutModuleSetup, 0o755),
+                (Backend.dracutModuleDirectory + "/earlybind-pre-udev.sh", HookFiles.dracutPreUdev, 0o755),
+                (Backend.dracutModuleDirectory + "/earlybind-run", HookFiles.initTopScript, 0o755),
+                (Backend.dracutConfPath, HookFiles.dracutConf, 0o644),
+            ]
+        case .mkinitcpio:
+            return [
+                (Backend.runnerPath, HookFiles.initTopScript, 0o755),
+                (Backend.unitPath, HookFiles.systemdUnit, 0o644),
+                (Backend.mkinitcpioInstallPath, HookFiles.mkinitcpioInstall, 0o644),
+                (Backend.mkinitcpioHookPath, HookFiles.mkinitcpioHook, 0o644),
+                (Backend.mkinitcpioConfPath, HookFiles.mkinitcpioConf, 0o644),
+            ]
+        }
+    }
+
+    /// Where status looks for the file that copies earlybind into the image and the one
+    /// that runs it at boot (the package's copies first), and what it calls the latter.
+    var bootFiles: (hooks: [String], runners: [String], runnerName: String) {
+        switch self {
+        case .initramfsTools:
+            return ([Installer.packagedHookPath, Installer.hookPath], [Installer.packagedInitTopPath, Installer.initTopPath], "init-top")
+        case .dracut:
+            return ([Backend.dracutModuleDirectory + "/module-setup.sh"], [Backend.dracutModuleDirectory + "/earlybind-pre-udev.sh"], "pre-udev")
+        case .mkinitcpio:
+            return ([Backend.mkinitcpioInstallPath], [Backend.mkinitcpioHookPath], "early hook")
         }
     }
 }

@@ -252,6 +252,7 @@ struct Installer {
             PlannedFile(path: Config.defaultPath, content: Array(Installer.configTemplate.utf8), mode: 0o644,
                         ownedByEarlybind: false, createOnly: true),
         ]
+        // With the package, initramfs-tools gets its binary and scripts from /usr; every other case from us.
         if backend != .initramfsTools || !Installer.isPackaged(root) {
             // Beside the executable in a build tree; in /usr/lib/earlybind with the package.
             let packaged = root.resolve(Installer.packagedBootBinaryPath)
@@ -259,30 +260,9 @@ struct Installer {
                 throw InstallError(description: "the boot binary is missing (neither '\(bootBinary)' nor '\(packaged)'): build it with 'swift build -c release'")
             }
             planned.append(PlannedFile(path: Installer.bootBinaryPath, content: boot, mode: 0o755, ownedByEarlybind: false, createOnly: false))
-        }
-        func script(_ path: String, _ text: String, mode: mode_t = 0o755) -> PlannedFile {
-            PlannedFile(path: path, content: Array(text.utf8), mode: mode, ownedByEarlybind: true, createOnly: false)
-        }
-        switch backend {
-        case .initramfsTools where !Installer.isPackaged(root):
-            planned += [script(Installer.hookPath, hook()), script(Installer.initTopPath, HookFiles.initTopScript)]
-        case .initramfsTools:
-            break
-        case .dracut:
-            planned += [
-                script(Backend.dracutModuleDirectory + "/module-setup.sh", filledIn(HookFiles.dracutModuleSetup)),
-                script(Backend.dracutModuleDirectory + "/earlybind-pre-udev.sh", HookFiles.dracutPreUdev),
-                script(Backend.dracutModuleDirectory + "/earlybind-run", HookFiles.initTopScript),
-                script(Backend.dracutConfPath, HookFiles.dracutConf, mode: 0o644),
-            ]
-        case .mkinitcpio:
-            planned += [
-                script(Backend.runnerPath, HookFiles.initTopScript),
-                script(Backend.unitPath, HookFiles.systemdUnit, mode: 0o644),
-                script(Backend.mkinitcpioInstallPath, filledIn(HookFiles.mkinitcpioInstall), mode: 0o644),
-                script(Backend.mkinitcpioHookPath, HookFiles.mkinitcpioHook, mode: 0o644),
-                script(Backend.mkinitcpioConfPath, HookFiles.mkinitcpioConf, mode: 0o644),
-            ]
+            planned += backend.scripts.map {
+                PlannedFile(path: $0.path, content: Array(filledIn($0.text).utf8), mode: $0.mode, ownedByEarlybind: true, createOnly: false)
+            }
         }
         if writeGrubDropIn, let dropIn = grubDropIn() {
             planned.append(PlannedFile(path: Installer.grubDropInPath, content: Array(dropIn.utf8), mode: 0o644,
@@ -297,9 +277,6 @@ struct Installer {
         }
         return planned
     }
-
-    /// The initramfs-tools hook with this root's paths filled in.
-    func hook() -> String { filledIn(HookFiles.hookTemplate) }
 
     /// A template with this root's paths filled in; the root was validated to be plain characters.
     func filledIn(_ template: String) -> String {

@@ -97,13 +97,9 @@ struct StatusReport {
         let recorded = ((try? Manifest.load(root: host.root)) ?? nil)?.backend.flatMap(Backend.init(rawValue:))
         let backend = recorded ?? Backend.detect(host.root)
         self.backend = backend
-        if backend == nil || backend == .initramfsTools {
-            hookPaths = [Installer.packagedHookPath, Installer.hookPath].filter { host.file($0) != nil }
-            initTopPaths = [Installer.packagedInitTopPath, Installer.initTopPath].filter { host.file($0) != nil }
-        } else {
-            hookPaths = [backend!.bootFiles.hook].filter { host.file($0) != nil }
-            initTopPaths = [backend!.bootFiles.runner].filter { host.file($0) != nil }
-        }
+        let bootFiles = (backend ?? .initramfsTools).bootFiles
+        hookPaths = bootFiles.hooks.filter { host.file($0) != nil }
+        initTopPaths = bootFiles.runners.filter { host.file($0) != nil }
         // Debian's name for every generator, then dracut's elsewhere and mkinitcpio's.
         images = host.list("/boot").filter { $0.hasPrefix("initrd.img-") || ($0.hasPrefix("initramfs-") && $0.hasSuffix(".img")) }
             .map { "/boot/" + $0 }
@@ -250,10 +246,10 @@ struct StatusReport {
 
         lines.append("installation")
         row("generator", backend?.rawValue ?? "none found (initramfs-tools, dracut or mkinitcpio)")
+        // When missing, the path install would write: the last candidate.
         let expected = (backend ?? .initramfsTools).bootFiles
-        row("hook", hookInstalled ? "present " + hookPaths.joined(separator: ", ") : "missing " + expected.hook)
-        row(backend == .dracut ? "pre-udev" : backend == .mkinitcpio ? "early hook" : "init-top",
-            initTopInstalled ? "present " + initTopPaths.joined(separator: ", ") : "missing " + expected.runner)
+        row("hook", hookInstalled ? "present " + hookPaths.joined(separator: ", ") : "missing " + expected.hooks.last!)
+        row(expected.runnerName, initTopInstalled ? "present " + initTopPaths.joined(separator: ", ") : "missing " + expected.runners.last!)
         if layout == "both" {
             row("note", "the package's hook and install's /etc copies both run: 'earlybind install' removes the copies")
         }

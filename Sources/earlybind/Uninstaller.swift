@@ -94,7 +94,6 @@ struct Uninstaller {
             rmdir(root.resolve(Manifest.directory))
         }
         rmdir(root.resolve("/usr/local/lib/earlybind"))
-        rmdir(root.resolve(Backend.dracutModuleDirectory))
         if kept.isEmpty {
             // Only an empty directory goes: whatever else was put there since stays.
             for directory in manifest.directories ?? [] { rmdir(root.resolve(directory)) }
@@ -138,10 +137,7 @@ struct Uninstaller {
     /// Without a manifest (it was lost, or never written), earlybind's files are the ones with its marker.
     static func manifestFromMarkers(root: InstallRoot) -> Manifest {
         var manifest = Manifest()
-        let scripts = [Installer.hookPath, Installer.initTopPath, Installer.grubDropInPath, Backend.dracutConfPath,
-                       Backend.mkinitcpioInstallPath, Backend.mkinitcpioHookPath, Backend.mkinitcpioConfPath, Backend.runnerPath, Backend.unitPath]
-            + ["module-setup.sh", "earlybind-pre-udev.sh", "earlybind-run"].map { Backend.dracutModuleDirectory + "/" + $0 }
-        for path in scripts {
+        for path in Backend.allCases.flatMap({ $0.scripts.map(\.path) }) + [Installer.grubDropInPath] {
             if let bytes = try? FileWriter().contents(root.resolve(path)),
                String(decoding: bytes, as: UTF8.self).contains(Installer.marker) {
                 manifest.files.append(Manifest.Entry(path: path, sha256: SHA256.hex(bytes)))
