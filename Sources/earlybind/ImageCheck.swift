@@ -20,13 +20,19 @@ struct ImageCheck {
     static let dracutRequired = ["usr/lib/earlybind/earlybind-boot", "etc/earlybind.conf", "usr/lib/earlybind/earlybind-run",
                                  "dracut/hooks/pre-udev/00-earlybind-pre-udev.sh"]
 
-    /// Checks the dracut image of every kernel that has modules and one, under Debian's
-    /// name or dracut's own (initramfs-KERNEL.img).
-    static func allDracut(root: InstallRoot) throws -> [ImageCheck] {
+    /// Every kernel under the root that has modules and an image by one of `names`
+    /// (first found wins), in order.
+    private static func images(root: InstallRoot, names: [(String) -> String]) -> [(kernel: String, image: String)] {
         let kernels = ((try? PosixIO().list(root.resolve("/lib/modules"))) ?? []).sorted()
-        return try kernels.compactMap { kernel in
-            guard let image = ["/boot/initrd.img-" + kernel, "/boot/initramfs-" + kernel + ".img"]
-                .map(root.resolve).first(where: { PosixIO().exists($0) }) else { return nil }
+        return kernels.compactMap { kernel in
+            names.map { root.resolve($0(kernel)) }.first(where: { PosixIO().exists($0) }).map { (kernel, $0) }
+        }
+    }
+
+    /// Checks the dracut image of every kernel, under Debian's name or dracut's own
+    /// (initramfs-KERNEL.img).
+    static func allDracut(root: InstallRoot) throws -> [ImageCheck] {
+        try images(root: root, names: [{ "/boot/initrd.img-" + $0 }, { "/boot/initramfs-" + $0 + ".img" }]).map { kernel, image in
             let listing = try ExternalCommand.capture(["lsinitrd", image])
             guard listing.status == 0 else {
                 return ImageCheck(kernel: kernel, problems: ["lsinitrd failed with exit status \(listing.status)"])
@@ -39,12 +45,9 @@ struct ImageCheck {
         }
     }
 
-    /// Checks the image of every kernel that has modules and an image under the root.
+    /// Checks the initramfs-tools image of every kernel that has modules and one.
     static func all(root: InstallRoot) throws -> [ImageCheck] {
-        let kernels = ((try? PosixIO().list(root.resolve("/lib/modules"))) ?? []).sorted()
-        return try kernels.filter { PosixIO().exists(root.resolve("/boot/initrd.img-" + $0)) }.map {
-            try check(kernel: $0, image: root.resolve("/boot/initrd.img-" + $0))
-        }
+        try images(root: root, names: [{ "/boot/initrd.img-" + $0 }]).map { try check(kernel: $0.kernel, image: $0.image) }
     }
 
     static func check(kernel: String, image: String) throws -> ImageCheck {

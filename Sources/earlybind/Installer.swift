@@ -96,7 +96,8 @@ struct Installer {
         let backend = try resolvedBackend()
         let planned = try plan(backend)
         var manifest = try Manifest.load(root: root) ?? Manifest()
-        let stored = manifest
+        // What is on disk, to save only on change: a forgotten /etc/kernel/cmdline counts too.
+        let loaded = manifest
         var outcome = Outcome()
 
         // What changes: planned files whose content differs, and files of ours no longer wanted.
@@ -139,8 +140,6 @@ struct Installer {
             return outcome
         }
 
-        // Compared with what is on disk: a forgotten /etc/kernel/cmdline must be saved too.
-        let loaded = stored
         // The manifest goes first: if we are killed below, it already names every file we
         // may have written, with the hashes of both the old and the new version.
         var edited: [(path: String, content: [UInt8])] = []
@@ -264,11 +263,13 @@ struct Installer {
                 PlannedFile(path: $0.path, content: Array(filledIn($0.text).utf8), mode: $0.mode, ownedByEarlybind: true, createOnly: false)
             }
         }
-        if writeGrubDropIn, let dropIn = grubDropIn() {
+        // The flags this CPU needs, read once for both boot-loader files.
+        let needed = writeGrubDropIn ? neededIOMMUFlags() : []
+        if writeGrubDropIn, let dropIn = grubDropIn(needed: needed) {
             planned.append(PlannedFile(path: Installer.grubDropInPath, content: Array(dropIn.utf8), mode: 0o644,
                                        ownedByEarlybind: true, createOnly: false))
         }
-        if writeGrubDropIn, let cmdline = try kernelCommandLine() { planned.append(cmdline) }
+        if writeGrubDropIn, let cmdline = try kernelCommandLine(needed: needed) { planned.append(cmdline) }
         for file in planned where file.ownedByEarlybind {
             if let current = try files.contents(root.resolve(file.path)),
                !String(decoding: current, as: UTF8.self).contains(Installer.marker) {
@@ -287,9 +288,9 @@ struct Installer {
             .replacingAll("@UNIT@", with: root.resolve(Backend.unitPath))
     }
 
-    /// The IOMMU flags the CPU needs that /etc/default/grub does not already set; nil when none is missing.
-    func grubDropIn() -> String? {
-        let flags = missingIOMMUFlags(present: grubCommandLineWords())
+    /// The drop-in with the `needed` flags /etc/default/grub does not already set; nil when none is missing.
+    func grubDropIn(needed: [String]) -> String? {
+        let flags = missing(needed, present: grubCommandLineWords())
         guard !flags.isEmpty else { return nil }
         return """
             \(Installer.marker): turns the IOMMU on for vfio-pci passthrough.
@@ -298,20 +299,21 @@ struct Installer {
             """
     }
 
-    /// The IOMMU flags this CPU needs that `present` does not set, either way.
-    private func missingIOMMUFlags(present: [String]) -> [String] {
-        var flags: [String] = []
-        if Host(root: root, sysfsRoot: "/sys").cpuVendor == "GenuineIntel" { flags.append("intel_iommu=on") }
-        flags.append("iommu=pt")
-        flags.removeAll { flag in present.contains { $0 == flag || $0.hasPrefix(flag.prefix { $0 != "=" } + "=") } }
-        return flags
+    /// The IOMMU flags this CPU needs on the kernel command line.
+    private func neededIOMMUFlags() -> [String] {
+        (Host(root: root, sysfsRoot: "/sys").cpuVendor == "GenuineIntel" ? ["intel_iommu=on"] : []) + ["iommu=pt"]
+    }
+
+    /// The flags of `needed` that `present` does not set, either way.
+    private func missing(_ needed: [String], present: [String]) -> [String] {
+        needed.filter { flag in !present.contains { $0 == flag || $0.hasPrefix(flag.prefix { $0 != "=" } + "=") } }
     }
 
     /// /etc/kernel/cmdline (kernel-install, systemd-boot, unified kernel images) with the
     /// missing IOMMU flags appended to its last line that is not a comment, every other
     /// byte kept; nil when the file does not exist. It is the admin's file: install backs
     /// it up and uninstall puts it back byte for byte.
-    private func kernelCommandLine() throws -> PlannedFile? {
+    private func kernelCommandLine(needed: [String]) throws -> PlannedFile? {
         let path = root.resolve(Installer.kernelCmdlinePath)
         guard let current = try files.contents(path) else { return nil }
         var lines = String(decoding: current, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -320,7 +322,7 @@ struct Installer {
             return !words.isEmpty && !words[0].hasPrefix("#")
         }
         let words = lines.filter(isCommandLine).flatMap { $0.split(whereSeparator: \.isWhitespace).map(String.init) }
-        let flags = missingIOMMUFlags(present: words)
+        let flags = missing(needed, present: words)
         var content = current
         if !flags.isEmpty {
             if let last = lines.lastIndex(where: isCommandLine) {
@@ -352,14 +354,12 @@ struct Installer {
     /// What the initramfs is built from; when it changes, the images need rebuilding.
     private func initramfsInputs(_ planned: [PlannedFile]) -> String {
         var bytes: [UInt8] = []
+        func add(_ path: String, _ content: [UInt8]) { bytes += Array(path.utf8) + [0] + Array(SHA256.hex(content).utf8) + [0] }
         for file in planned where file.path != Installer.grubDropInPath && file.path != Installer.kernelCmdlinePath {
-            let content = file.createOnly ? ((try? files.contents(root.resolve(file.path))) ?? nil) ?? file.content : file.content
-            bytes += Array(file.path.utf8) + [0] + Array(SHA256.hex(content).utf8) + [0]
+            add(file.path, file.createOnly ? ((try? files.contents(root.resolve(file.path))) ?? nil) ?? file.content : file.content)
         }
         for path in [Installer.packagedHookPath, Installer.packagedInitTopPath, Installer.packagedBootBinaryPath] {
-            if let content = (try? files.contents(root.resolve(path))) ?? nil {
-                bytes += Array(path.utf8) + [0] + Array(SHA256.hex(content).utf8) + [0]
-            }
+            if let content = (try? files.contents(root.resolve(path))) ?? nil { add(path, content) }
         }
         return SHA256.hex(bytes)
     }
