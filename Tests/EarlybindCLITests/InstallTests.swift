@@ -298,8 +298,15 @@ import Testing
     @Test func needsAnInitramfsGenerator() throws {
         try FileManager.default.removeItem(atPath: root + "/etc/initramfs-tools")
         #expect(try earlybind(["install"]).errors.contains("no initramfs generator under '\(root)'"))
+        let none = try earlybind(["install", "--no-grub"])
+        #expect(none.status == 1)
+        #expect(none.errors.contains("no initramfs generator under '\(root)': install initramfs-tools, dracut or mkinitcpio"))
         #expect(try earlybind(["install", "--backend", "initramfs-tools"]).errors
             .contains("no initramfs-tools at '\(root)/etc/initramfs-tools/initramfs.conf': install initramfs-tools first"))
+        let missing = try earlybind(["install", "--backend", "dracut", "--no-grub"])
+        #expect(missing.errors.contains("no dracut at '\(root)/usr/lib/dracut/modules.d': install dracut first"))
+        let bad = try earlybind(["install", "--backend", "genkernel"])
+        #expect(bad.status == 64)
     }
 
     @Test(arguments: ["relative/dir", "/tmp/with space", "/tmp/quote'd", "/tmp/$(reboot)", "/tmp/../etc", "/.", "/./", "/tmp/@CONFIG@"])
