@@ -33,6 +33,11 @@ enum Backend: String, CaseIterable, ExpressibleByArgument, Sendable {
         return nil
     }
 
+    /// The generator install last wrote for, or else the one installed.
+    static func current(_ root: InstallRoot, manifest: Manifest?) -> Backend? {
+        manifest?.backend.flatMap(Backend.init(rawValue:)) ?? detect(root)
+    }
+
     /// What must exist under the root before install can lay its files down.
     var requirement: (path: String, package: String) {
         switch self {

@@ -14,6 +14,8 @@ struct Installer {
     static let initTopPath = confDir + "/scripts/init-top/earlybind"
     static let grubDropInPath = "/etc/default/grub.d/earlybind.cfg"
     static let kernelCmdlinePath = "/etc/kernel/cmdline"
+    /// The boot-loader files: --no-grub leaves them alone, and they are not initramfs inputs.
+    static let bootLoaderPaths = [grubDropInPath, kernelCmdlinePath]
     /// The .deb's hook, init-top script and binary. initramfs-tools reads hooks from both
     /// /usr/share and /etc, so with the package installed, install writes no /etc copies.
     static let packagedHookPath = "/usr/share/initramfs-tools/hooks/earlybind"
@@ -115,8 +117,7 @@ struct Installer {
             manifest.files.removeAll { $0.path == Installer.kernelCmdlinePath }
         }
         let removals = manifest.files.filter { entry in
-            !planned.contains { $0.path == entry.path }
-                && (writeGrubDropIn || (entry.path != Installer.grubDropInPath && entry.path != Installer.kernelCmdlinePath))
+            !planned.contains { $0.path == entry.path } && (writeGrubDropIn || !Installer.bootLoaderPaths.contains(entry.path))
         }
         for entry in removals { outcome.changes.append(Change(path: entry.path, action: .removed)) }
 
@@ -355,7 +356,7 @@ struct Installer {
     private func initramfsInputs(_ planned: [PlannedFile]) -> String {
         var bytes: [UInt8] = []
         func add(_ path: String, _ content: [UInt8]) { bytes += Array(path.utf8) + [0] + Array(SHA256.hex(content).utf8) + [0] }
-        for file in planned where file.path != Installer.grubDropInPath && file.path != Installer.kernelCmdlinePath {
+        for file in planned where !Installer.bootLoaderPaths.contains(file.path) {
             add(file.path, file.createOnly ? ((try? files.contents(root.resolve(file.path))) ?? nil) ?? file.content : file.content)
         }
         for path in [Installer.packagedHookPath, Installer.packagedInitTopPath, Installer.packagedBootBinaryPath] {

@@ -94,8 +94,7 @@ struct StatusReport {
             return (name, haveModules ? loader.state(name).code : "unknown")
         }
 
-        let recorded = ((try? Manifest.load(root: host.root)) ?? nil)?.backend.flatMap(Backend.init(rawValue:))
-        let backend = recorded ?? Backend.detect(host.root)
+        let backend = Backend.current(host.root, manifest: (try? Manifest.load(root: host.root)) ?? nil)
         self.backend = backend
         let bootFiles = (backend ?? .initramfsTools).bootFiles
         hookPaths = bootFiles.hooks.filter { host.file($0) != nil }

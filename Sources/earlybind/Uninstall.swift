@@ -11,7 +11,8 @@ extension Earlybind {
                 file changed since install wrote it is left in place and named. Then \
                 runs 'update-grub' (when the GRUB drop-in went) and rebuilds every \
                 initramfs with the generator install wrote for ('update-initramfs -u -k \
-                all', 'dracut --regenerate-all --force' or 'mkinitcpio -P'). /etc/earlybind.conf stays unless --purge. With the Debian \
+                all', 'dracut --regenerate-all --force' or 'mkinitcpio -P'). \
+                /etc/earlybind.conf stays unless --purge. With the Debian \
                 package installed, its hook under /usr/share/initramfs-tools stays: it \
                 binds nothing once /etc/earlybind.conf is gone (--purge).
                 """

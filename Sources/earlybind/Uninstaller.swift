@@ -34,7 +34,7 @@ struct Uninstaller {
         var changes: [Installer.Change] = []
         var kept: [Manifest.Entry] = []
         for entry in manifest.files {
-            if !touchGrub && (entry.path == Installer.grubDropInPath || entry.path == Installer.kernelCmdlinePath) {
+            if !touchGrub && Installer.bootLoaderPaths.contains(entry.path) {
                 kept.append(entry)
                 continue
             }
@@ -67,7 +67,7 @@ struct Uninstaller {
                 pending.append("update-grub")
             }
             // The generator install wrote for rebuilds; a manifest from before backends existed is initramfs-tools'.
-            let backend = manifest.backend.flatMap(Backend.init(rawValue:)) ?? Backend.detect(root) ?? .initramfsTools
+            let backend = Backend.current(root, manifest: manifest) ?? .initramfsTools
             let rebuild = backend.rebuildCommand[0]
             if rebuildInitramfs && !changes.isEmpty && !pending.contains(rebuild) { pending.append(rebuild) }
         }
