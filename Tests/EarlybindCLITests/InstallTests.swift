@@ -1,5 +1,6 @@
 import ArgumentParser
 @testable import earlybind
+import EarlybindCore
 import EarlybindTestSupport
 import Foundation
 import Testing

@@ -3,11 +3,6 @@ import EarlybindCore
 import Glibc
 #endif
 
-/// An install-time file operation that failed.
-struct InstallError: Error, CustomStringConvertible {
-    let description: String
-}
-
 /// Writes files so that each is either its old or its new content, never half of one:
 /// temp file in the same directory, fsync, rename. Never writes through a symlink,
 /// neither the file itself nor any directory between the root and it.

@@ -69,9 +69,3 @@ struct Host {
         ((try? PosixIO().list(root.resolve(absolute))) ?? []).sorted()
     }
 }
-
-extension Substring {
-    func trimmingBlanks() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-    }
-}

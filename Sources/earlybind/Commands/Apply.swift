@@ -1,0 +1,30 @@
+import ArgumentParser
+import EarlybindCore
+
+extension Earlybind {
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bind the configured devices to vfio-pci now, without a reboot.",
+            discussion: """
+                Applies /etc/earlybind.conf to the running system with the same safety \
+                rules as at boot, group by group. A display device the host is using (a \
+                framebuffer console on it, or a program such as Xorg holding its DRM \
+                device open) is refused: stop the display server first, or reboot \
+                after 'earlybind install'.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Flag(name: .long, help: "Show what would be bound, and change nothing.")
+        var dryRun = false
+
+        func run() throws {
+            let host = options.host
+            try requireRoot(host, dryRun: dryRun, what: "apply")
+            let lines = try Applier(host: host, sysfs: host.sysfs, procRoot: host.procRoot).apply(dryRun: dryRun)
+            lines.forEach { print($0) }
+            if lines.contains(where: { $0.contains(": not bound: ") || $0.contains(": given back: ") }) { throw ExitCode(1) }
+        }
+    }
+}

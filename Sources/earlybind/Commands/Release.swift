@@ -1,0 +1,27 @@
+import ArgumentParser
+import EarlybindCore
+
+extension Earlybind {
+    struct Release: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give devices on vfio-pci back to their host drivers now.",
+            discussion: """
+                Clears driver_override, unbinds each device from vfio-pci and probes it \
+                again, then says which driver took it. Without selectors, releases every \
+                configured device that is on vfio-pci. The config is not changed: the \
+                next boot binds them again (see 'earlybind remove').
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @OptionGroup var arguments: OptionalSelectorArguments
+
+        func run() throws {
+            let host = options.host
+            try requireRoot(host, dryRun: false, what: "release")
+            let lines = try Releaser(host: host).release(selectors: arguments.selectors)
+            lines.forEach { print($0) }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+/// An install-time file operation that failed.
+struct InstallError: Error, CustomStringConvertible {
+    let description: String
+}

@@ -1,0 +1,53 @@
+import EarlybindCore
+
+/// `earlybind apply`: the boot job's plan and binding, after checking what the host is using.
+struct Applier<IO: FileIO> {
+    let host: Host
+    let sysfs: Sysfs<IO>
+    let procRoot: String
+
+    func apply(dryRun: Bool) throws -> [String] {
+        try ConfigPermissions.check(host.configPath)
+        guard let loaded = try host.loadConfig() else {
+            throw InstallError(description: "\(host.configPath) does not exist: add devices with 'earlybind add'")
+        }
+        if !loaded.config.errors.isEmpty {
+            throw InstallError(description: loaded.config.errors.map(\.description).joined(separator: "\n")
+                + "\nfix \(host.configPath) first: nothing was bound")
+        }
+        var plan = BindPlan(entries: loaded.config.entries, sysfs: sysfs)
+        let usage = DisplayUsage(sysfs: sysfs, procRoot: procRoot)
+        // A group with one member in use is left whole: it cannot be half taken.
+        var busyGroups: [Int: String] = [:]
+        for decision in plan.decisions {
+            guard case .bind = decision.action, let device = decision.device, let user = usage.user(of: device) else { continue }
+            busyGroups[device.iommuGroup ?? -1] = device.address.description + " " + user
+        }
+        for index in plan.decisions.indices {
+            guard case .bind = plan.decisions[index].action,
+                  let user = busyGroups[plan.decisions[index].device?.iommuGroup ?? -1] else { continue }
+            plan.decisions[index].action = .leave(.inUse(user))
+        }
+        if dryRun {
+            return plan.decisions.map { decision in
+                let subject = decision.address.description + (decision.device.map { " [\($0.id)]" } ?? "")
+                switch decision.action {
+                case .bind: return "would bind \(subject)"
+                case .leave(let reason): return "would leave \(subject): \(reason.description)"
+                }
+            }
+        }
+        var options = BootOptions()
+        options.sysfs = sysfs.root
+        options.loadModules = sysfs.root == "/sys"
+        var program = BootProgram(options: options, io: sysfs.io, loader: KmodLoader(), log: MemoryLines())
+        program.execute(plan, sysfs: sysfs)
+        return program.log.lines
+    }
+}
+
+/// Log lines kept in memory, to print after the run.
+struct MemoryLines: LogSink {
+    var lines: [String] = []
+    mutating func line(_ text: String) { lines.append(text) }
+}

@@ -1,0 +1,41 @@
+import EarlybindCore
+
+/// What the kernel command line needs for the IOMMU, and what to tell the admin when it is off.
+enum IOMMUAdvice {
+    /// What to do when the kernel shows no IOMMU groups.
+    static func off(host: Host, inventory: Inventory) -> String {
+        var lines = wrapped("IOMMU is off: \(host.sysfs.root)/kernel/iommu_groups is empty, so no device can be passed through. To turn it on:",
+                            indent: "", continuation: "")
+        lines += wrapped("1. enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware setup;", indent: "  ", continuation: "     ")
+        lines += wrapped("2. " + commandLineStep(cpuVendor: host.cpuVendor) + ";", indent: "  ", continuation: "     ")
+        lines += wrapped("3. reboot and run 'earlybind groups' again.", indent: "  ", continuation: "     ")
+        lines.append("\(inventory.devices.count) PCI devices were found.")
+        return lines.joined(separator: "\n")
+    }
+
+    /// The kernel flag the CPU needs: Intel's IOMMU is off unless asked for, AMD's is
+    /// on by default; for another or unknown vendor earlybind does not guess.
+    static func neededFlag(cpuVendor: String?) -> String? {
+        cpuVendor == "GenuineIntel" ? "intel_iommu=on" : nil
+    }
+
+    /// Whether the command line turns the needed flag on (`intel_iommu=on,igfx_off` does).
+    static func isPresent(_ flag: String, in cmdline: [String]) -> Bool {
+        let name = String(flag.prefix { $0 != "=" })
+        let value = String(flag.drop { $0 != "=" }.dropFirst())
+        return cmdline.contains { word in
+            word.hasPrefix(name + "=") && word.dropFirst(name.count + 1).split(separator: ",").contains { $0 == value }
+        }
+    }
+
+    static func commandLineStep(cpuVendor: String?) -> String {
+        switch cpuVendor {
+        case "AuthenticAMD":
+            return "AMD: the kernel turns AMD-Vi on by itself; make sure amd_iommu=off is not on the kernel command line"
+        case "GenuineIntel":
+            return "Intel: boot with intel_iommu=on ('earlybind install' adds it through a GRUB drop-in)"
+        default:
+            return "on Intel, boot with intel_iommu=on; on AMD the kernel turns AMD-Vi on by itself"
+        }
+    }
+}
