@@ -4,19 +4,6 @@ public enum BindOutcome: Sendable {
     case alreadyBound
     /// Binding failed; the device was given back and is now on `nowOn` (nil: no driver took it).
     case failed(cause: String, nowOn: DriverName?)
-
-    public var description: String {
-        switch self {
-        case .bound(let previous):
-            guard let previous else { return "bound to vfio-pci" }
-            return "bound to vfio-pci (was " + previous.description + ")"
-        case .alreadyBound:
-            return "already on vfio-pci"
-        case .failed(let cause, let nowOn):
-            let after = nowOn.map { "back on " + $0.description } ?? "no driver took it back"
-            return "not bound: " + cause + "; " + after
-        }
-    }
 }
 
 /// Hands devices to vfio-pci through sysfs, one at a time, and checks the result.

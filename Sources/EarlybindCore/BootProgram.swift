@@ -7,6 +7,7 @@ public struct BootOptions: Sendable {
     public var sysfs = "/sys"
     public var config = Config.defaultPath
     public var cmdline = "/proc/cmdline"
+    public var report = BootReport.defaultPath
     public var log = LogTarget.kmsg
     public var loadModules = true
     public var showHelp = false
@@ -15,16 +16,18 @@ public struct BootOptions: Sendable {
 
     public static let usage = """
         Usage: earlybind-boot [--sysfs DIR] [--config FILE] [--cmdline FILE]
-                              [--log kmsg|stderr] [--no-modules] [--help]
+                              [--report FILE] [--log kmsg|stderr] [--no-modules] [--help]
 
         Hands the PCI devices listed in the config to vfio-pci. Runs from the
         initramfs before udev; logs one 'earlybind:' line per device to the kernel
-        log and always exits 0, even on a bad option, so the boot goes on.
+        log, writes what it did to the report (JSON, read by 'earlybind status'),
+        and always exits 0, even on a bad option, so the boot goes on.
         Boot with earlybind=off on the kernel command line to skip it.
 
           --sysfs DIR       sysfs root (default /sys)
           --config FILE     config file (default /etc/earlybind.conf)
           --cmdline FILE    kernel command line (default /proc/cmdline)
+          --report FILE     boot report (default /run/earlybind/boot.json)
           --log TARGET      kmsg (default) or stderr
           --no-modules      do not load kernel modules
           --help            show this text
@@ -52,6 +55,8 @@ public struct BootOptions: Sendable {
                 options.config = try value(argument)
             } else if argument.hasBytes("--cmdline") {
                 options.cmdline = try value(argument)
+            } else if argument.hasBytes("--report") {
+                options.report = try value(argument)
             } else if argument.hasBytes("--log") {
                 let target = try value(argument)
                 if target.hasBytes("kmsg") {
@@ -75,11 +80,13 @@ public struct BootOptions: Sendable {
 }
 
 /// The boot-time job: read the command line and config, plan, load vfio-pci, bind, log.
+/// Every outcome is a value in `report`; the log lines are rendered from those values.
 public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
     public let options: BootOptions
     public let io: IO
     public var loader: Loader
     public var log: Log
+    public private(set) var report = BootReport()
 
     static var prefix: String { "earlybind: " }
 
@@ -99,16 +106,26 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
 
     public mutating func run() {
         if let cmdline = try? io.read(options.cmdline), BootProgram.isSwitchedOff(cmdline) {
+            report.skipped = .switchedOff
             say("skipped: earlybind=off")
             return
         }
         let text: [UInt8]
         do { text = try io.read(options.config) } catch {
-            say(error.errno == ENOENT ? "no config at " + options.config + ": nothing to do" : error.description + ": nothing bound")
+            if error.errno == ENOENT {
+                say("no config at " + options.config + ": nothing to do")
+            } else {
+                report.skipped = .configError
+                report.configErrors = [ConfigError(file: options.config, line: 0, message: error.description)]
+                say(error.description + ": nothing bound")
+            }
             return
         }
+        report.configSHA256 = SHA256.hex(text)
         let config = Config.parse(text, file: options.config)
         if !config.errors.isEmpty {
+            report.skipped = .configError
+            report.configErrors = config.errors
             for error in config.errors { say(error.description) }
             say(options.config + " has " + decimalString(config.errors.count) + " bad line(s): nothing bound")
             return
@@ -126,6 +143,7 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
     /// every decision and outcome. `earlybind apply` runs the same after its own checks.
     public mutating func execute(_ plan: BindPlan, sysfs: Sysfs<IO>) {
         var plan = plan
+        report.unmatchedIDs = plan.unmatchedIDs
         for id in plan.unmatchedIDs { say(id.description + ": no device has this ID") }
         if !plan.toBind.isEmpty {
             if let missing = prepareVFIO(sysfs) {
@@ -138,13 +156,14 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
         }
 
         let binder = Binder(sysfs: sysfs)
-        var tally = Tally()
+        var outcomes: [DeviceOutcome] = []
         var doneGroups: [Int] = []
         for decision in plan.decisions {
             switch decision.action {
             case .leave(let reason):
-                tally.leftAlone += 1
-                say(BootProgram.subject(decision) + ": left alone: " + reason.description)
+                let driver = decision.device?.driver
+                outcomes.append(record(DeviceOutcome(address: decision.address, id: decision.device?.id, action: .left(reason),
+                                                     forced: false, driverBefore: driver, driverAfter: driver)))
             case .bind:
                 // A group is bound whole or not at all, so its members are bound together.
                 let group = decision.device?.iommuGroup ?? -1
@@ -154,45 +173,62 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
                     if case .bind = member.action { return (member.device?.iommuGroup ?? -1) == group }
                     return false
                 }
-                bindGroup(members, group: group, binder: binder, tally: &tally)
+                outcomes += bindGroup(members, group: group, binder: binder)
             }
         }
-        say("done: " + decimalString(tally.bound) + " on vfio-pci, " + decimalString(tally.leftAlone) + " left alone, "
-            + decimalString(tally.failed) + " failed")
-    }
-
-    private struct Tally {
-        var bound = 0, leftAlone = 0, failed = 0
+        report.devices = outcomes.sorted { $0.address < $1.address }
+        say(report.summary)
     }
 
     /// Binds every member; if one fails, gives back those this run bound, so the
     /// group is never left split between vfio-pci and the host.
-    private mutating func bindGroup(_ members: [Decision], group: Int, binder: Binder<IO>, tally: inout Tally) {
-        var newlyBound: [Decision] = []
+    private mutating func bindGroup(_ members: [Decision], group: Int, binder: Binder<IO>) -> [DeviceOutcome] {
+        var outcomes: [DeviceOutcome] = []
         var failure: PCIAddress? = nil
         for member in members {
-            let result = binder.bind(member.address)
             var forced = false
             if case .bind(let isForced) = member.action { forced = isForced }
-            say(BootProgram.subject(member) + ": " + result.description + (forced ? " (forced)" : ""))
-            switch result {
-            case .bound: newlyBound.append(member)
-            case .alreadyBound: break
-            case .failed: failure = failure ?? member.address
+            let outcome = DeviceOutcome(binding: member.address, id: member.device?.id, outcome: binder.bind(member.address),
+                                        forced: forced, driverBefore: member.device?.driver)
+            if case .failed = outcome.action { failure = failure ?? member.address }
+            outcomes.append(record(outcome))
+        }
+        guard let failure else { return outcomes }
+        for index in outcomes.indices {
+            let outcome = outcomes[index]
+            guard case .bound = outcome.action else {
+                if case .alreadyBound = outcome.action {
+                    // Not ours to give back, but the group is not the VM's either.
+                    outcomes[index] = DeviceOutcome(address: outcome.address, id: outcome.id,
+                                                    action: .failed(.givenBack(mate: failure, group: group, errors: [])),
+                                                    forced: outcome.forced, driverBefore: outcome.driverBefore, driverAfter: .vfioPCI)
+                }
+                continue
             }
+            let (driver, errors) = binder.release(outcome.address)
+            outcomes[index] = record(DeviceOutcome(address: outcome.address, id: outcome.id,
+                                                   action: .failed(.givenBack(mate: failure, group: group, errors: errors)),
+                                                   forced: outcome.forced, driverBefore: outcome.driverBefore, driverAfter: driver))
         }
-        guard let failure else {
-            tally.bound += members.count
-            return
+        return outcomes
+    }
+
+    /// Writes `report` to `options.report` atomically, creating its directory; a
+    /// failure is logged and changes nothing else (`/run` may be read-only or full).
+    public mutating func saveReport() {
+        let posix = PosixIO()
+        do {
+            try posix.makeDirectories(parentDirectory(options.report))
+            try posix.replaceFile(options.report, Array((report.json.rendered() + "\n").utf8), mode: 0o644)
+        } catch {
+            say("no boot report: " + error.description)
         }
-        tally.failed += members.count
-        for member in newlyBound {
-            let (driver, errors) = binder.release(member.address)
-            let after = driver.map { "back on " + $0.description } ?? "no driver took it back"
-            let problems = errors.isEmpty ? "" : " (" + errors.joined(separator: "; ") + ")"
-            say(BootProgram.subject(member) + ": given back: " + failure.description + " of IOMMU group "
-                + decimalString(group) + " was not bound; " + after + problems)
-        }
+    }
+
+    /// Logs the outcome's line and hands it back.
+    private mutating func record(_ outcome: DeviceOutcome) -> DeviceOutcome {
+        say(outcome.logText)
+        return outcome
     }
 
     /// Loads vfio-pci unless told not to; returns why it is unusable, or nil when its driver is registered.
@@ -210,11 +246,6 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
 
     private mutating func say(_ text: String) {
         log.line(BootProgram.prefix + text)
-    }
-
-    static func subject(_ decision: Decision) -> String {
-        guard let device = decision.device else { return decision.address.description }
-        return decision.address.description + " [" + device.id.description + "]"
     }
 
     /// True when the command line holds the word `earlybind=off`.

@@ -55,7 +55,7 @@ public func hexString(_ value: UInt32, width: Int) -> String {
     return String(decoding: digits.reversed(), as: UTF8.self)
 }
 
-func decimalString(_ value: Int) -> String {
+public func decimalString(_ value: Int) -> String {
     var digits: [UInt8] = []
     var rest = value < 0 ? -value : value
     repeat {

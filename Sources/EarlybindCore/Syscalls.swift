@@ -41,6 +41,16 @@ public func errorText(_ code: Int32) -> String {
     return String(cString: text)
 }
 
+/// Calls `call` again for as long as it fails with EINTR: the one retry policy for
+/// every system call of both binaries. `call` returns a negative value on failure.
+@inline(__always)
+public func retryingInterrupts<Result: BinaryInteger>(_ call: () -> Result) -> Result {
+    while true {
+        let result = call()
+        if result >= 0 || eb_errno() != EINTR { return result }
+    }
+}
+
 /// The file operations earlybind needs, each a thin wrapper of one POSIX call.
 /// Tests substitute implementations that record or fail.
 public protocol FileIO {
@@ -68,11 +78,8 @@ public struct PosixIO: FileIO {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let count = buffer.withUnsafeMutableBytes { CKmod.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if eb_errno() == EINTR { continue }
-                throw SystemError(.read, path, errno: eb_errno())
-            }
+            let count = retryingInterrupts { buffer.withUnsafeMutableBytes { CKmod.read(fd, $0.baseAddress, $0.count) } }
+            if count < 0 { throw SystemError(.read, path, errno: eb_errno()) }
             if count == 0 { return result }
             result.append(contentsOf: buffer[0..<count])
             // A short read of a regular or sysfs file is its end: spare the read that returns 0.
@@ -84,10 +91,7 @@ public struct PosixIO: FileIO {
         let fd = eb_open(path, O_WRONLY, 0)
         if fd < 0 { throw SystemError(.write, path, errno: eb_errno()) }
         defer { close(fd) }
-        var written: Int
-        repeat {
-            written = bytes.withUnsafeBytes { CKmod.write(fd, $0.baseAddress, $0.count) }
-        } while written < 0 && eb_errno() == EINTR
+        let written = retryingInterrupts { bytes.withUnsafeBytes { CKmod.write(fd, $0.baseAddress, $0.count) } }
         if written < 0 { throw SystemError(.write, path, errno: eb_errno()) }
         if written != bytes.count { throw SystemError(.write, path, errno: 0, shortWrite: true) }
     }
@@ -116,4 +120,54 @@ public struct PosixIO: FileIO {
     public func exists(_ path: String) -> Bool {
         eb_path_exists(path) != 0
     }
+
+    /// Creates or replaces a regular file so that no reader ever sees half of it:
+    /// `open(O_CREAT|O_EXCL|O_NOFOLLOW)` of `PATH.earlybind-new` beside it, `write` of
+    /// every byte, `fchmod`, `fsync`, `rename`, then `fsync` of the directory. The
+    /// temporary file is removed on failure. Never follows a symlink at `path` itself
+    /// (rename replaces the link); the caller vouches for the directories above it.
+    public func replaceFile(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SystemError) {
+        let temporary = path + ".earlybind-new"
+        _ = unlink(temporary)
+        let fd = eb_open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
+        if fd < 0 { throw SystemError(.create, temporary, errno: eb_errno()) }
+        var failure: SystemError? = nil
+        var offset = 0
+        while offset < bytes.count && failure == nil {
+            let written = retryingInterrupts {
+                bytes[offset...].withUnsafeBytes { CKmod.write(fd, $0.baseAddress, $0.count) }
+            }
+            if written < 0 { failure = SystemError(.write, temporary, errno: eb_errno()) } else { offset += written }
+        }
+        if failure == nil && fchmod(fd, mode) != 0 { failure = SystemError(.write, temporary, errno: eb_errno()) }
+        if failure == nil && fsync(fd) != 0 { failure = SystemError(.sync, temporary, errno: eb_errno()) }
+        close(fd)
+        if failure == nil && rename(temporary, path) != 0 { failure = SystemError(.rename, path, errno: eb_errno()) }
+        if let failure {
+            _ = unlink(temporary)
+            throw failure
+        }
+        // Makes the rename itself durable.
+        let directory = eb_open(parentDirectory(path), O_RDONLY | O_DIRECTORY, 0)
+        if directory >= 0 {
+            _ = fsync(directory)
+            close(directory)
+        }
+    }
+
+    /// `mkdir` of each missing directory of `path`, like `mkdir -p`.
+    public func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+        var current = ""
+        for component in path.utf8.split(separator: ASCII.slash) {
+            current += "/" + String(decoding: component, as: UTF8.self)
+            if mkdir(current, mode) != 0 && eb_errno() != EEXIST { throw SystemError(.create, current, errno: eb_errno()) }
+        }
+    }
+}
+
+/// Everything before the last `/` of an absolute path (`/` for a file at the top).
+public func parentDirectory(_ path: String) -> String {
+    let bytes = Array(path.utf8)
+    guard let slash = bytes.lastIndex(of: ASCII.slash), slash > 0 else { return "/" }
+    return String(decoding: bytes[0..<slash], as: UTF8.self)
 }

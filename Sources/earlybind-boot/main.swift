@@ -41,9 +41,11 @@ func runBinder<IO: FileIO>(_ options: BootOptions, io: IO) {
     case .kmsg:
         var program = BootProgram(options: options, io: io, loader: KmodLoader(), log: KernelLog())
         program.run()
+        program.saveReport()
     case .stderr:
         var program = BootProgram(options: options, io: io, loader: KmodLoader(), log: StandardErrorLog())
         program.run()
+        program.saveReport()
     }
 }
 

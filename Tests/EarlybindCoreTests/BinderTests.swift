@@ -17,8 +17,14 @@ import Testing
 
     typealias Write = SimulatedKernel.Write
 
+    /// Binds the GPU and returns the outcome as the boot log words it, after the address.
+    func bound() -> String {
+        let outcome = DeviceOutcome(binding: gpu, id: nil, outcome: binder.bind(gpu), forced: false, driverBefore: nil)
+        return String(outcome.logText.dropFirst("0000:03:00.0: ".count))
+    }
+
     @Test func overrideUnbindProbeInThatOrder() {
-        #expect(binder.bind(gpu).description == "bound to vfio-pci (was nouveau)")
+        #expect(bound() == "bound to vfio-pci (was nouveau)")
         #expect(kernel.writes == [
             Write(path: "bus/pci/devices/0000:03:00.0/driver_override", text: "vfio-pci\n"),
             Write(path: "bus/pci/drivers/nouveau/unbind", text: "0000:03:00.0"),
@@ -29,20 +35,20 @@ import Testing
 
     @Test func driverlessDeviceIsOnlyProbed() throws {
         try tree.detach("0000:03:00.0")
-        #expect(binder.bind(gpu).description == "bound to vfio-pci")
+        #expect(bound() == "bound to vfio-pci")
         #expect(kernel.writes.map(\.path) == ["bus/pci/devices/0000:03:00.0/driver_override", "bus/pci/drivers_probe"])
     }
 
     @Test func alreadyOnVFIOWritesNothing() throws {
         try tree.detach("0000:03:00.0")
         try tree.attach("0000:03:00.0", to: "vfio-pci")
-        #expect(binder.bind(gpu).description == "already on vfio-pci")
+        #expect(bound() == "already on vfio-pci")
         #expect(kernel.writes.isEmpty)
     }
 
     @Test func probeThatBindsNothingIsCaughtAndUndone() {
         kernel.vfioRefuses = ["0000:03:00.0"]
-        #expect(binder.bind(gpu).description == "not bound: vfio-pci did not take it; back on nouveau")
+        #expect(bound() == "not bound: vfio-pci did not take it; back on nouveau")
         #expect(kernel.writes == [
             Write(path: "bus/pci/devices/0000:03:00.0/driver_override", text: "vfio-pci\n"),
             Write(path: "bus/pci/drivers/nouveau/unbind", text: "0000:03:00.0"),
@@ -56,7 +62,7 @@ import Testing
     @Test(arguments: [Fault.errno(EBUSY), .errno(EINVAL), .errno(ENODEV), .errno(EACCES), .shortWrite])
     func failedUnbindKeepsTheHostDriver(fault: Fault) {
         kernel.faults["bus/pci/drivers/nouveau/unbind"] = [fault]
-        let outcome = binder.bind(gpu).description
+        let outcome = bound()
         #expect(outcome.hasPrefix("not bound: could not write '\(tree.root)/bus/pci/drivers/nouveau/unbind': "))
         #expect(outcome.hasSuffix("; back on nouveau"))
         #expect(tree.driver(of: "0000:03:00.0") == "nouveau")
@@ -65,14 +71,14 @@ import Testing
 
     @Test func failedOverrideWriteTouchesNothingElse() {
         kernel.faults["bus/pci/devices/0000:03:00.0/driver_override"] = [.errno(EACCES)]
-        #expect(binder.bind(gpu).description
+        #expect(bound()
             == "not bound: could not write '\(tree.root)/bus/pci/devices/0000:03:00.0/driver_override': Permission denied; back on nouveau")
         #expect(kernel.writes.count == 1)
     }
 
     @Test func failedProbeGivesTheDeviceBack() {
         kernel.faults["bus/pci/drivers_probe"] = [.errno(ENOMEM)]
-        let outcome = binder.bind(gpu).description
+        let outcome = bound()
         #expect(outcome.contains("drivers_probe': Cannot allocate memory; back on nouveau"))
         #expect(tree.driver(of: "0000:03:00.0") == "nouveau")
     }

@@ -9,7 +9,7 @@ import Testing
         _ devices: [FakeDevice], config: String?, cmdline: String = "BOOT_IMAGE=/vmlinuz intel_iommu=on",
         vfioModule: ModuleLoadResult = .inserted, drivers: [String] = [], vfioRefuses: Set<String> = [],
         faults: [String: [Fault]] = [:]
-    ) throws -> (lines: [String], kernel: SimulatedKernel, loader: FakeModuleLoader) {
+    ) throws -> (lines: [String], kernel: SimulatedKernel, loader: FakeModuleLoader, report: BootReport) {
         let tree = try FakeSysfs(devices, drivers: drivers)
         var options = BootOptions()
         options.sysfs = tree.root
@@ -25,7 +25,7 @@ import Testing
         var program = BootProgram(options: options, io: kernel, loader: loader, log: MemoryLog())
         program.run()
         let lines = program.log.lines.map { $0.replacingOccurrences(of: tree.root, with: "ROOT") }
-        return (lines, kernel, program.loader)
+        return (lines, kernel, program.loader, program.report)
     }
 
     @Test func bindsTheGroupAndLogsOneLinePerDevice() throws {

@@ -1,9 +1,8 @@
 import ArgumentParser
+import EarlybindCore
 
 @main
 struct Earlybind: ParsableCommand {
-    static let version = "0.1.0"
-
     static let configuration = CommandConfiguration(
         commandName: "earlybind",
         abstract: "Hand a GPU and the other functions of its card to vfio-pci at early boot.",
@@ -22,7 +21,7 @@ struct Earlybind: ParsableCommand {
             'force'. Boot with earlybind=off on the kernel command line to skip it once; \
             'dmesg | grep earlybind:' shows what it did at boot.
             """,
-        version: version,
+        version: earlybindVersion,
         subcommands: [Status.self, Groups.self, Add.self, Remove.self, VMXML.self, Install.self, Uninstall.self, Apply.self, Release.self]
     )
 }
