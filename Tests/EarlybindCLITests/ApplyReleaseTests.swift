@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test func appliesTheConfigGroupByGroup() throws {
-        let lines = try applier.apply(dryRun: false)
+        let lines = try applier.apply(dryRun: false).lines
         #expect(lines == [
             "earlybind: 0000:03:00.0 [10de:1b02]: bound to vfio-pci (was nouveau)",
             "earlybind: 0000:03:00.1 [10de:10ef]: bound to vfio-pci (was snd_hda_intel)",
@@ -37,14 +37,25 @@ import Testing
         #expect(machine.tree.driver(of: "0000:03:00.1") == "vfio-pci")
     }
 
+    /// apply's exit status comes from these values, not from its printed lines.
+    @Test func theOutcomeIsTyped() throws {
+        #expect(try applier.apply(dryRun: false).report?.failedCount == 0)
+        try machine.write("/etc/earlybind.conf", "03:00.0 10de:1b02\n")
+        kernel.vfioRefuses = ["0000:03:00.0"]
+        _ = try Releaser(host: host).release(selectors: [], sysfs: Sysfs(root: machine.tree.root, io: kernel))
+        let refused = try applier.apply(dryRun: false).report
+        #expect(refused?.failedCount == 2)
+        #expect(try applier.apply(dryRun: true).report == nil)
+    }
+
     @Test func dryRunWritesNothing() throws {
-        #expect(try applier.apply(dryRun: true) == ["would bind 0000:03:00.0 [10de:1b02]", "would bind 0000:03:00.1 [10de:10ef]"])
+        #expect(try applier.apply(dryRun: true).lines == ["would bind 0000:03:00.0 [10de:1b02]", "would bind 0000:03:00.1 [10de:10ef]"])
         #expect(kernel.writes.isEmpty)
     }
 
     @Test func refusesADisplayWithAConsoleOnIt() throws {
         try link(machine.tree.root + "/class/graphics/fb0/device", to: "../../../devices/pci0000:00/0000:03:00.0")
-        let lines = try applier.apply(dryRun: false)
+        let lines = try applier.apply(dryRun: false).lines
         #expect(lines.contains("earlybind: 0000:03:00.0 [10de:1b02]: left alone: in use by the host: 0000:03:00.0 a framebuffer console (fb0, nouveau)"))
         #expect(lines.contains("earlybind: 0000:03:00.1 [10de:10ef]: left alone: in use by the host: 0000:03:00.0 a framebuffer console (fb0, nouveau)"))
         #expect(kernel.writes.isEmpty)
@@ -54,13 +65,13 @@ import Testing
         try link(machine.tree.root + "/class/drm/card1/device", to: "../../../devices/pci0000:00/0000:03:00.0")
         try link(proc + "/1234/fd/7", to: "/dev/dri/card1")
         try machine.write("/proc/1234/comm", "Xorg\n")
-        let lines = try applier.apply(dryRun: false)
+        let lines = try applier.apply(dryRun: false).lines
         #expect(lines.first == "earlybind: 0000:03:00.0 [10de:1b02]: left alone: in use by the host: 0000:03:00.0 Xorg (pid 1234) has /dev/dri/card1 open")
         #expect(kernel.writes.isEmpty)
     }
 
     @Test func releaseGivesDevicesBack() throws {
-        _ = try applier.apply(dryRun: false)
+        _ = try applier.apply(dryRun: false).lines
         let lines = try Releaser(host: host).release(selectors: [], sysfs: Sysfs(root: machine.tree.root, io: kernel))
         #expect(lines == ["0000:03:00.0: released, now on nouveau", "0000:03:00.1: released, now on snd_hda_intel"])
         #expect(kernel.override(of: "0000:03:00.0") == nil)

@@ -34,18 +34,14 @@ extension Earlybind {
         func run() throws {
             let host = options.host
             let inventory = Inventory(host)
-            if let problem = inventory.problem { throw InstallError(description: "cannot list PCI devices: \(problem)") }
-            let loaded = try host.loadConfig()
-            if let errors = loaded?.config.errors, !errors.isEmpty {
-                throw InstallError(description: errors.map(\.description).joined(separator: "\n")
-                    + "\nfix \(host.configPath) first: nothing was changed")
-            }
+            try inventory.requireDevices()
+            let loaded = try ConfigFile.gate(host, otherwise: "nothing was changed")
             let selection = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: force)
             let configured = Configured(host: host)
             let refusals = AddSafety.refusals(selection, inventory: inventory, configured: configured.bound)
             if !refusals.isEmpty {
                 if !force {
-                    throw InstallError(description: refusals.joined(separator: "\n")
+                    throw SafetyRefusal(description: refusals.joined(separator: "\n")
                         + "\nnothing was changed; --force takes the devices anyway")
                 }
                 for refusal in refusals {

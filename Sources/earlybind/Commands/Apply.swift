@@ -21,10 +21,10 @@ extension Earlybind {
 
         func run() throws {
             let host = options.host
-            try requireRoot(host, dryRun: dryRun, what: "apply")
-            let lines = try Applier(host: host, sysfs: host.sysfs, procRoot: host.procRoot).apply(dryRun: dryRun)
-            lines.forEach { print($0) }
-            if lines.contains(where: { $0.contains(": not bound: ") || $0.contains(": given back: ") }) { throw ExitCode(1) }
+            try Privileges.requireRoot("apply changes drivers in /sys", onRealSystem: host.sysfs.root == "/sys", dryRun: dryRun)
+            let result = try Applier(host: host, sysfs: host.sysfs, procRoot: host.procRoot).apply(dryRun: dryRun)
+            result.lines.forEach { print($0) }
+            if let report = result.report, report.failedCount > 0 { throw ExitCode(1) }
         }
     }
 }

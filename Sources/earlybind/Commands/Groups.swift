@@ -24,7 +24,7 @@ extension Earlybind {
             let host = options.host
             let names = PCINames()
             let inventory = Inventory(host)
-            if let problem = inventory.problem { throw InstallError(description: "cannot list PCI devices: \(problem)") }
+            try inventory.requireDevices()
             let configured = Configured(host: host)
 
             var groups: [(number: Int, refusal: LeaveReason?, devices: [DeviceView])] = []

@@ -19,7 +19,7 @@ extension Earlybind {
 
         func run() throws {
             let host = options.host
-            try requireRoot(host, dryRun: false, what: "release")
+            try Privileges.requireRoot("release changes drivers in /sys", onRealSystem: host.sysfs.root == "/sys", dryRun: false)
             let lines = try Releaser(host: host).release(selectors: arguments.selectors)
             lines.forEach { print($0) }
         }

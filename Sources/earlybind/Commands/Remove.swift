@@ -22,8 +22,8 @@ extension Earlybind {
 
         func run() throws {
             let host = options.host
-            guard let loaded = try host.loadConfig() else {
-                throw InstallError(description: "\(host.configPath) does not exist: nothing is configured")
+            guard let loaded = try ConfigFile.load(host) else {
+                throw ConfigFileError(description: "\(host.configPath) does not exist: nothing is configured")
             }
             let inventory = Inventory(host)
             var lines: [Int] = []

@@ -30,7 +30,7 @@ extension Earlybind {
                     return decision.device?.driver == .vfioPCI ? decision.device : nil
                 } ?? []
                 if devices.isEmpty {
-                    throw InstallError(description: "no configured device can be passed through: add one with 'earlybind add ADDRESS', or name devices here")
+                    throw ConfigFileError(description: "no configured device can be passed through: add one with 'earlybind add ADDRESS', or name devices here")
                 }
             } else {
                 devices = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: true).devices

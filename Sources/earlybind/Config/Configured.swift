@@ -10,7 +10,7 @@ struct Configured {
 
     init(host: Host) {
         do {
-            guard let loaded = try host.loadConfig() else { return }
+            guard let loaded = try ConfigFile.load(host) else { return }
             config = loaded.config
             problems = loaded.config.errors.map(\.description)
             let plan = BindPlan(entries: loaded.config.entries, sysfs: host.sysfs)

@@ -94,7 +94,7 @@ struct Installer {
         if root.isSystemRoot && !dryRun && geteuid() != 0 {
             throw InstallError(description: "install changes boot files: run it as root (or try --dry-run, or --root DIR)")
         }
-        try ConfigPermissions.check(root.resolve(Config.defaultPath))
+        try ConfigFile.checkPermissions(root.resolve(Config.defaultPath))
         let backend = try resolvedBackend()
         let planned = try plan(backend)
         var manifest = try Manifest.load(root: root) ?? Manifest()

@@ -1,5 +1,10 @@
 import EarlybindCore
 
+/// A safety rule refused what the command was asked to take.
+struct SafetyRefusal: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// The safety rules of `add`, as sentences; empty when none is broken.
 enum AddSafety {
     /// `configured`: the devices the config already has bound at boot.

@@ -6,14 +6,15 @@ struct Applier<IO: FileIO> {
     let sysfs: Sysfs<IO>
     let procRoot: String
 
-    func apply(dryRun: Bool) throws -> [String] {
-        try ConfigPermissions.check(host.configPath)
-        guard let loaded = try host.loadConfig() else {
-            throw InstallError(description: "\(host.configPath) does not exist: add devices with 'earlybind add'")
-        }
-        if !loaded.config.errors.isEmpty {
-            throw InstallError(description: loaded.config.errors.map(\.description).joined(separator: "\n")
-                + "\nfix \(host.configPath) first: nothing was bound")
+    /// What apply printed, and what it did: nil in a dry run.
+    struct Result {
+        let lines: [String]
+        let report: BootReport?
+    }
+
+    func apply(dryRun: Bool) throws -> Result {
+        guard let loaded = try ConfigFile.gate(host, otherwise: "nothing was bound") else {
+            throw ConfigFileError(description: "\(host.configPath) does not exist: add devices with 'earlybind add'")
         }
         var plan = BindPlan(entries: loaded.config.entries, sysfs: sysfs)
         let usage = DisplayUsage(sysfs: sysfs, procRoot: procRoot)
@@ -29,20 +30,20 @@ struct Applier<IO: FileIO> {
             plan.decisions[index].action = .leave(.inUse(user))
         }
         if dryRun {
-            return plan.decisions.map { decision in
+            return Result(lines: plan.decisions.map { decision in
                 let subject = decision.address.description + (decision.device.map { " [\($0.id)]" } ?? "")
                 switch decision.action {
                 case .bind: return "would bind \(subject)"
                 case .leave(let reason): return "would leave \(subject): \(reason.description)"
                 }
-            }
+            }, report: nil)
         }
         var options = BootOptions()
         options.sysfs = sysfs.root
         options.loadModules = sysfs.root == "/sys"
         var program = BootProgram(options: options, io: sysfs.io, loader: KmodLoader(), log: MemoryLines())
         program.execute(plan, sysfs: sysfs)
-        return program.log.lines
+        return Result(lines: program.log.lines, report: program.report)
     }
 }
 

@@ -47,17 +47,6 @@ struct Host {
         return nil
     }
 
-    /// The config as it stands: nil when there is none.
-    func loadConfig() throws -> (config: Config, text: [UInt8])? {
-        do {
-            let text = try PosixIO().read(configPath)
-            return (Config.parse(text, file: configPath), text)
-        } catch {
-            if error.errno == ENOENT { return nil }
-            throw InstallError(description: error.description)
-        }
-    }
-
     /// Modification time in seconds, or nil.
     func modificationTime(_ path: String) -> Int? {
         var info = stat()

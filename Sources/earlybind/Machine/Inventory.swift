@@ -25,6 +25,11 @@ struct Inventory {
         byGroup = Dictionary(grouping: devices.filter { $0.iommuGroup != nil }) { $0.iommuGroup! }
     }
 
+    /// Throws when the devices could not be listed: commands that act on them stop there.
+    func requireDevices() throws(MachineError) {
+        if let problem { throw MachineError(description: "cannot list PCI devices: \(problem)") }
+    }
+
     /// IOMMU groups exist only when the kernel has an IOMMU turned on.
     var iommuEnabled: Bool { !groups.isEmpty }
 

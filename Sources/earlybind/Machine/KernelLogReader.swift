@@ -17,7 +17,7 @@ enum KernelLogReader {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 8192)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let count = retryingInterrupts { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
             if count > 0 {
                 bytes += buffer[0..<count]
                 // /dev/kmsg returns one record per read, without a separator of its own.
@@ -25,7 +25,7 @@ enum KernelLogReader {
                 continue
             }
             // EPIPE: records were overwritten while reading; the next read goes on.
-            if count < 0 && (errno == EINTR || errno == EPIPE) { continue }
+            if count < 0 && errno == EPIPE { continue }
             if count < 0 && errno != EAGAIN { return nil }
             break
         }

@@ -52,8 +52,7 @@ final class PCINames {
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             var done = 0
             while done < size {
-                let got = read(fd, buffer.baseAddress! + done, size - done)
-                if got < 0 && errno == EINTR { continue }
+                let got = retryingInterrupts { read(fd, buffer.baseAddress! + done, size - done) }
                 if got <= 0 { break }
                 done += got
             }

@@ -78,7 +78,7 @@ struct StatusReport {
 
         var loaded: (config: Config, text: [UInt8])? = nil
         var readError: String? = nil
-        do { loaded = try host.loadConfig() } catch { readError = "\(error)" }
+        do { loaded = try ConfigFile.load(host) } catch { readError = "\(error)" }
         configReadError = readError
         configExists = loaded != nil
         configErrors = loaded?.config.errors.map(\.description) ?? []
