@@ -96,6 +96,7 @@ public struct DeviceOutcome: Sendable {
             ("forced", .bool(forced)),
             ("driver_before", .optional(driverBefore?.description)),
             ("driver_after", .optional(driverAfter?.description)),
+            ("message", .string(logText)),
         ])
     }
 }
