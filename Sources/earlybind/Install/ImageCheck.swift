@@ -62,7 +62,7 @@ struct ImageCheck {
 
         var template = Array("/tmp/earlybind-image.XXXXXX".utf8CString)
         guard let directory = mkdtemp(&template).map({ String(cString: $0) }) else {
-            throw InstallError(description: "could not create a temporary directory: \(errorText(errno))")
+            throw InstallError("could not create a temporary directory: \(errorText(errno))")
         }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let unpacked = try ExternalCommand.capture(["unmkinitramfs", image, directory])

@@ -84,16 +84,14 @@ struct Installer {
     /// `earlybind-boot` from the directory of the running executable.
     static func bootBinaryBesideExecutable() throws -> String {
         guard let executable = try? PosixIO().readLink("/proc/self/exe") else {
-            throw InstallError(description: "could not find the running executable through /proc/self/exe")
+            throw InstallError("could not find the running executable through /proc/self/exe")
         }
         let path = String(decoding: executable, as: UTF8.self)
         return String(path[..<path.lastIndex(of: "/")!]) + "/earlybind-boot"
     }
 
     mutating func run() throws -> Outcome {
-        if root.isSystemRoot && !dryRun && geteuid() != 0 {
-            throw InstallError(description: "install changes boot files: run it as root (or try --dry-run, or --root DIR)")
-        }
+        try InstallError.requireRoot(for: "install", root: root, dryRun: dryRun)
         try ConfigPermissions.check(root.resolve(Config.defaultPath))
         let backend = try resolvedBackend()
         let planned = try plan(backend)
@@ -151,7 +149,7 @@ struct Installer {
                 let hash = SHA256.hex(current)
                 if known == nil {
                     entry.backup = hash
-                    entry.backupMode = UInt32(fileMode(root.resolve(file.path)) ?? 0o644)
+                    entry.backupMode = UInt32(files.mode(root.resolve(file.path)) ?? 0o644)
                 } else if hash == entry.sha256 {
                     entry.previous = hash
                 } else if hash != entry.backup && hash != entry.previous {
@@ -200,7 +198,7 @@ struct Installer {
             for command in commands {
                 output("running: \(command.joined(separator: " "))")
                 let status = try ExternalCommand.run(command)
-                if status != 0 { throw InstallError(description: "'\(command.joined(separator: " "))' failed with exit status \(status)") }
+                if status != 0 { throw InstallError("'\(command.joined(separator: " "))' failed with exit status \(status)") }
                 outcome.commands.append(command.joined(separator: " "))
                 faults.step("run " + command[0])
                 if command[0] == "update-grub" {
@@ -215,7 +213,7 @@ struct Installer {
                     let broken = outcome.images.filter { !$0.problems.isEmpty }
                     if !broken.isEmpty {
                         broken.forEach { output("  \($0.kernel): " + $0.problems.joined(separator: "; ")) }
-                        throw InstallError(description: "\(broken.count) initramfs image(s) do not hold a working earlybind: see above")
+                        throw InstallError("\(broken.count) initramfs image(s) do not hold a working earlybind: see above")
                     }
                 }
                 manifest.inputs = inputs
@@ -235,7 +233,7 @@ struct Installer {
     func resolvedBackend() throws -> Backend {
         if let backend { return backend }
         guard let detected = Backend.detect(root) else {
-            throw InstallError(description: "no initramfs generator under '\(root.path)': install initramfs-tools, dracut or mkinitcpio, or name one with --backend")
+            throw InstallError("no initramfs generator under '\(root.path)': install initramfs-tools, dracut or mkinitcpio, or name one with --backend")
         }
         return detected
     }
@@ -244,7 +242,7 @@ struct Installer {
     func plan(_ backend: Backend) throws -> [PlannedFile] {
         let requirement = backend.requirement
         guard PosixIO().exists(root.resolve(requirement.path)) else {
-            throw InstallError(description: "no \(requirement.package) at '\(root.resolve(requirement.path))': install \(requirement.package) first")
+            throw InstallError("no \(requirement.package) at '\(root.resolve(requirement.path))': install \(requirement.package) first")
         }
         try checkConfig()
 
@@ -257,7 +255,7 @@ struct Installer {
             // Beside the executable in a build tree; in /usr/lib/earlybind with the package.
             let packaged = root.resolve(Installer.packagedBootBinaryPath)
             guard let boot = try files.contents(bootBinary) ?? files.contents(packaged) else {
-                throw InstallError(description: "the boot binary is missing (neither '\(bootBinary)' nor '\(packaged)'): build it with 'swift build -c release'")
+                throw InstallError("the boot binary is missing (neither '\(bootBinary)' nor '\(packaged)'): build it with 'swift build -c release'")
             }
             planned.append(PlannedFile(path: Installer.bootBinaryPath, content: boot, mode: 0o755, ownedByEarlybind: false, createOnly: false))
             planned += backend.scripts.map {
@@ -274,7 +272,7 @@ struct Installer {
         for file in planned where file.ownedByEarlybind {
             if let current = try files.contents(root.resolve(file.path)),
                !String(decoding: current, as: UTF8.self).contains(Installer.marker) {
-                throw InstallError(description: "'\(root.resolve(file.path))' was not written by earlybind: move it away first")
+                throw InstallError("'\(root.resolve(file.path))' was not written by earlybind: move it away first")
             }
         }
         return planned
@@ -335,7 +333,7 @@ struct Installer {
             }
             content = Array(lines.joined(separator: "\n").utf8)
         }
-        return PlannedFile(path: Installer.kernelCmdlinePath, content: content, mode: fileMode(path) ?? 0o644,
+        return PlannedFile(path: Installer.kernelCmdlinePath, content: content, mode: files.mode(path) ?? 0o644,
                            ownedByEarlybind: false, createOnly: false)
     }
 
@@ -373,18 +371,13 @@ struct Installer {
                                 new: String(decoding: new, as: UTF8.self), path: path)
     }
 
-    private func fileMode(_ path: String) -> mode_t? {
-        var info = stat()
-        return stat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
-    }
-
     private func checkConfig() throws {
         let path = root.resolve(Config.defaultPath)
         guard let text = try files.contents(path) else { return }
         let config = Config.parse(text, file: path)
         if !config.errors.isEmpty {
             let lines = config.errors.map(\.description).joined(separator: "\n")
-            throw InstallError(description: "\(lines)\n\(path) has \(config.errors.count) bad line(s): fix them first, nothing was installed")
+            throw InstallError("\(lines)\n\(path) has \(config.errors.count) bad line(s): fix them first, nothing was installed")
         }
     }
 }

@@ -55,7 +55,7 @@ struct Manifest: Codable, Equatable {
         do {
             return try JSONDecoder().decode(Manifest.self, from: Data(bytes))
         } catch {
-            throw InstallError(description: "\(root.resolve(path)) is damaged (\(error)); move it away to start afresh")
+            throw InstallError("\(root.resolve(path)) is damaged (\(error)); move it away to start afresh")
         }
     }
 

@@ -27,9 +27,7 @@ struct Uninstaller {
     var runsCommands: Bool { root.isSystemRoot || FaultPoints.stagedRootActsAsSystem(root) }
 
     mutating func run() throws -> [Installer.Change] {
-        if root.isSystemRoot && !dryRun && geteuid() != 0 {
-            throw InstallError(description: "uninstall changes boot files: run it as root (or try --dry-run, or --root DIR)")
-        }
+        try InstallError.requireRoot(for: "uninstall", root: root, dryRun: dryRun)
         var manifest = try Manifest.load(root: root) ?? Uninstaller.manifestFromMarkers(root: root)
         var changes: [Installer.Change] = []
         var kept: [Manifest.Entry] = []
@@ -79,7 +77,7 @@ struct Uninstaller {
             let arguments = Backend.allCases.first { $0.rebuildCommand[0] == command }?.rebuildCommand ?? [command]
             output("running: \(arguments.joined(separator: " "))")
             let status = try ExternalCommand.run(arguments)
-            if status != 0 { throw InstallError(description: "'\(arguments.joined(separator: " "))' failed with exit status \(status); run uninstall again") }
+            if status != 0 { throw InstallError("'\(arguments.joined(separator: " "))' failed with exit status \(status); run uninstall again") }
             manifest.pending?.removeAll { $0 == command }
             try manifest.save(root: root)
             faults.step("run " + command)
@@ -109,7 +107,7 @@ struct Uninstaller {
         try files.refuseSymlinks(path, under: root.path)
         let backupPath = root.resolve(Manifest.backupPath(entry.path))
         let saved = try files.contents(backupPath).flatMap { SHA256.hex($0) == entry.backup ? $0 : nil }
-        unlink(path + ".earlybind-new")
+        unlink(FileWriter.temporaryPath(path))
         let current = try files.contents(path)
         let currentHash = current.map(SHA256.hex)
         let ours = currentHash == entry.sha256 || (entry.previous != nil && currentHash == entry.previous)
@@ -119,7 +117,7 @@ struct Uninstaller {
                 try files.write(path, saved, mode: mode_t(entry.backupMode ?? 0o644), under: root.path)
                 result = "restored"
             } else if current != nil {
-                guard unlink(path) == 0 else { throw InstallError(description: "could not remove '\(path)': \(errorText(errno))") }
+                guard unlink(path) == 0 else { throw InstallError.couldNot("remove", path, errno: errno) }
                 result = "removed"
             } else {
                 result = "gone"
