@@ -32,7 +32,7 @@ struct Uninstaller {
         var changes: [Installer.Change] = []
         var kept: [Manifest.Entry] = []
         for entry in manifest.files {
-            if !touchGrub && Installer.bootLoaderPaths.contains(entry.path) {
+            if !touchGrub && Layout.bootLoaderPaths.contains(entry.path) {
                 kept.append(entry)
                 continue
             }
@@ -60,7 +60,7 @@ struct Uninstaller {
         // uninstall runs them again next time instead of leaving earlybind in the images.
         var pending = manifest.pending ?? []
         if runsCommands {
-            if touchGrub && changes.contains(where: { $0.path == Installer.grubDropInPath }) && ExternalCommand.find("update-grub") != nil
+            if touchGrub && changes.contains(where: { $0.path == Layout.grubDropInPath }) && ExternalCommand.find("update-grub") != nil
                 && !pending.contains("update-grub") {
                 pending.append("update-grub")
             }
@@ -87,11 +87,11 @@ struct Uninstaller {
         }
         if kept.isEmpty {
             // Copies of hand-edited files (edited/) stay: they are the admin's.
-            unlink(root.resolve(Manifest.path))
-            try? FileManager.default.removeItem(atPath: root.resolve(Manifest.backupDirectory))
-            rmdir(root.resolve(Manifest.directory))
+            unlink(root.resolve(Layout.manifestPath))
+            try? FileManager.default.removeItem(atPath: root.resolve(Layout.backupDirectory))
+            rmdir(root.resolve(Layout.stateDirectory))
         }
-        rmdir(root.resolve("/usr/local/lib/earlybind"))
+        rmdir(root.resolve(Layout.localDirectory))
         if kept.isEmpty {
             // Only an empty directory goes: whatever else was put there since stays.
             for directory in manifest.directories ?? [] { rmdir(root.resolve(directory)) }
@@ -105,7 +105,7 @@ struct Uninstaller {
         let path = root.resolve(entry.path)
         // Refuses a symlink anywhere between the root and the file, as install does.
         try files.refuseSymlinks(path, under: root.path)
-        let backupPath = root.resolve(Manifest.backupPath(entry.path))
+        let backupPath = root.resolve(Layout.backupPath(entry.path))
         let saved = try files.contents(backupPath).flatMap { SHA256.hex($0) == entry.backup ? $0 : nil }
         unlink(FileWriter.temporaryPath(path))
         let current = try files.contents(path)
@@ -135,9 +135,9 @@ struct Uninstaller {
     /// Without a manifest (it was lost, or never written), earlybind's files are the ones with its marker.
     static func manifestFromMarkers(root: InstallRoot) -> Manifest {
         var manifest = Manifest()
-        for path in Backend.allCases.flatMap({ $0.scripts.map(\.path) }) + [Installer.grubDropInPath] {
+        for path in Backend.allCases.flatMap({ $0.scripts.map(\.path) }) + [Layout.grubDropInPath] {
             if let bytes = try? FileWriter().contents(root.resolve(path)),
-               String(decoding: bytes, as: UTF8.self).contains(Installer.marker) {
+               String(decoding: bytes, as: UTF8.self).contains(Layout.marker) {
                 manifest.files.append(Manifest.Entry(path: path, sha256: SHA256.hex(bytes)))
             }
         }
