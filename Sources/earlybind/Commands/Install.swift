@@ -13,18 +13,18 @@ extension Earlybind {
                 lacks (and, where \(Layout.kernelCmdlinePath) exists for kernel-install and \
                 systemd-boot, adds them there), and \(Config.defaultPath) when there is \
                 none. Then runs \
-                'update-initramfs -u -k all' and 'update-grub', and checks that every \
+                '\(BootCommand.updateInitramfs.commandLine)' and '\(BootCommand.updateGrub.commandLine)', and checks that every \
                 image holds earlybind and runs it before udev (lsinitramfs and the \
                 init-top ORDER; lsinitrd for dracut; mkinitcpio images go unchecked).
 
                 With dracut (--backend dracut, or when dracut is the generator \
                 installed) it writes the module \(Layout.dracutModuleDirectory), \
                 whose pre-udev hook runs the binder, and \(Layout.dracutConfPath), \
-                then runs 'dracut --regenerate-all --force'. With mkinitcpio it writes \
+                then runs '\(BootCommand.dracut.commandLine)'. With mkinitcpio it writes \
                 \(Layout.mkinitcpioInstallPath) and \(Layout.mkinitcpioHookPath) (an \
                 early hook), a unit for images built with the systemd hook, and \
                 \(Layout.mkinitcpioConfPath), which puts the hook before udev \
-                or systemd in HOOKS, then runs 'mkinitcpio -P'.
+                or systemd in HOOKS, then runs '\(BootCommand.mkinitcpio.commandLine)'.
 
                 Each file is written atomically and only when its content changes; one \
                 that was there before is backed up under \(Layout.stateDirectory), where a \
@@ -81,33 +81,18 @@ extension Earlybind {
             for image in outcome.images {
                 print("  initramfs \(image.kernel): earlybind inside, runs before udev")
             }
-            if outcome.rebuildNeeded {
-                let backend = try installer.resolvedBackend()
-                if installer.runsCommands {
-                    print("the initramfs needs rebuilding: run '\(backend.rebuildCommand.joined(separator: " "))'")
-                } else if backend == .initramfsTools {
-                    print("the initramfs needs rebuilding (--root is not /, so nothing was run): "
-                        + "mkinitramfs -d \(root.resolve(Layout.initramfsToolsDirectory)) -o IMAGE KERNEL")
-                } else {
-                    print("the initramfs needs rebuilding (--root is not /, so nothing was run), as "
-                        + "'\(backend.rebuildCommand.joined(separator: " "))' would on that system")
-                }
-            }
+            if outcome.rebuildNeeded { print(rebuildAdvice(outcome, root: root)) }
         }
-    }
-}
 
-extension Installer.Outcome {
-    var json: JSON {
-        .object([
-            ("changed", .bool(!changes.isEmpty)),
-            ("changes", .array(changes.map { .object([("path", .string($0.path)), ("action", .string($0.action.rawValue))]) })),
-            ("rebuild_needed", .bool(rebuildNeeded)),
-            ("commands", .array(commands.map(JSON.string))),
-            ("images", .array(images.map {
-                .object([("kernel", .string($0.kernel)), ("ok", .bool($0.problems.isEmpty)),
-                         ("problems", .array($0.problems.map(JSON.string)))])
-            })),
-        ])
+        private func rebuildAdvice(_ outcome: InstallOutcome, root: InstallRoot) -> String {
+            let rebuild = outcome.backend.rebuild.commandLine
+            if outcome.runsCommands {
+                return "the initramfs needs rebuilding: run '\(rebuild)'"
+            } else if outcome.backend == .initramfsTools {
+                return "the initramfs needs rebuilding (--root is not /, so nothing was run): "
+                    + "mkinitramfs -d \(root.resolve(Layout.initramfsToolsDirectory)) -o IMAGE KERNEL"
+            }
+            return "the initramfs needs rebuilding (--root is not /, so nothing was run), as '\(rebuild)' would on that system"
+        }
     }
 }

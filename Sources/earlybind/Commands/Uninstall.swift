@@ -9,9 +9,9 @@ extension Earlybind {
                 Follows the manifest in \(Layout.stateDirectory): each file install wrote is \
                 removed, or replaced by the file that was there before, byte for byte. A \
                 file changed since install wrote it is left in place and named. Then \
-                runs 'update-grub' (when the GRUB drop-in went) and rebuilds every \
-                initramfs with the generator install wrote for ('update-initramfs -u -k \
-                all', 'dracut --regenerate-all --force' or 'mkinitcpio -P'). \
+                runs '\(BootCommand.updateGrub.commandLine)' (when the GRUB drop-in went) and rebuilds every \
+                initramfs with the generator install wrote for ('\(BootCommand.updateInitramfs.commandLine)', \
+                '\(BootCommand.dracut.commandLine)' or '\(BootCommand.mkinitcpio.commandLine)'). \
                 \(Config.defaultPath) stays unless --purge. With the Debian \
                 package installed, its hook under /usr/share/initramfs-tools stays: it \
                 binds nothing once \(Config.defaultPath) is gone (--purge).

@@ -41,11 +41,11 @@ enum Backend: String, CaseIterable, ExpressibleByArgument, Sendable {
     }
 
     /// Rebuilds the image of every installed kernel.
-    var rebuildCommand: [String] {
+    var rebuild: BootCommand {
         switch self {
-        case .initramfsTools: return ["update-initramfs", "-u", "-k", "all"]
-        case .dracut: return ["dracut", "--regenerate-all", "--force"]
-        case .mkinitcpio: return ["mkinitcpio", "-P"]
+        case .initramfsTools: return .updateInitramfs
+        case .dracut: return .dracut
+        case .mkinitcpio: return .mkinitcpio
         }
     }
 

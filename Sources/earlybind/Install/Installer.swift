@@ -28,21 +28,6 @@ struct Installer {
         let createOnly: Bool
     }
 
-    /// One change to a file, as install reports it.
-    struct Change {
-        enum Action: String { case created, replaced, removed }
-        let path: String
-        let action: Action
-    }
-
-    /// What one run did, or would do.
-    struct Outcome {
-        var changes: [Change] = []
-        var rebuildNeeded = false
-        var commands: [String] = []
-        var images: [ImageCheck] = []
-    }
-
     let root: InstallRoot
     let bootBinary: String
     /// nil: detected from what the root has installed.
@@ -71,7 +56,7 @@ struct Installer {
         return String(path[..<path.lastIndex(of: "/")!]) + "/" + Layout.bootBinaryName
     }
 
-    mutating func run() throws -> Outcome {
+    mutating func run() throws -> InstallOutcome {
         try InstallError.requireRoot(for: "install", root: root, dryRun: dryRun)
         try ConfigPermissions.check(root.resolve(Config.defaultPath))
         let backend = try resolvedBackend()
@@ -79,7 +64,7 @@ struct Installer {
         var manifest = try Manifest.load(root: root) ?? Manifest()
         // What is on disk, to save only on change: a forgotten /etc/kernel/cmdline counts too.
         let loaded = manifest
-        var outcome = Outcome()
+        var outcome = InstallOutcome(backend: backend, runsCommands: runsCommands)
 
         // What changes: planned files whose content differs, and files of ours no longer wanted.
         var writes: [(file: PlannedFile, current: [UInt8]?)] = []
@@ -87,7 +72,7 @@ struct Installer {
             let current = try files.contents(root.resolve(file.path))
             if current == file.content || (file.createOnly && current != nil) { continue }
             writes.append((file, current))
-            outcome.changes.append(Change(path: file.path, action: current == nil ? .created : .replaced))
+            outcome.changes.append(FileChange(path: file.path, action: current == nil ? .created : .replaced))
         }
         // Files of an earlier install no longer planned: the GRUB drop-in once the flags are
         // in /etc/default/grub, the /etc copies once the package provides the hook.
@@ -98,16 +83,16 @@ struct Installer {
         let removals = manifest.files.filter { entry in
             !planned.contains { $0.path == entry.path } && (writeGrubDropIn || !Layout.bootLoaderPaths.contains(entry.path))
         }
-        for entry in removals { outcome.changes.append(Change(path: entry.path, action: .removed)) }
+        for entry in removals { outcome.changes.append(FileChange(path: entry.path, action: .removed)) }
 
         let inputs = initramfsInputs(planned)
         let rebuildWanted = manifest.inputs != inputs
         let grubState = planned.first { $0.path == Layout.grubDropInPath }.map { SHA256.hex($0.content) } ?? "none"
         // update-grub runs until it has succeeded for the drop-in as it is, even after a failed run.
-        let grubWanted = writeGrubDropIn && manifest.grubApplied != grubState && ExternalCommand.find("update-grub") != nil
-        var commands: [[String]] = []
-        if rebuildInitramfs && rebuildWanted { commands.append(backend.rebuildCommand) }
-        if grubWanted { commands.append(["update-grub"]) }
+        let grubWanted = writeGrubDropIn && manifest.grubApplied != grubState && BootCommand.updateGrub.isAvailable
+        var commands: [BootCommand] = []
+        if rebuildInitramfs && rebuildWanted { commands.append(backend.rebuild) }
+        if grubWanted { commands.append(.updateGrub) }
 
         if dryRun {
             for (file, current) in writes {
@@ -115,8 +100,8 @@ struct Installer {
             }
             for entry in removals { output("would remove \(entry.path)") }
             outcome.rebuildNeeded = rebuildWanted
-            outcome.commands = runsCommands ? commands.map { $0.joined(separator: " ") } : []
-            outcome.commands.forEach { output("would run: \($0)") }
+            outcome.commands = runsCommands ? commands : []
+            outcome.commands.forEach { output("would run: \($0.commandLine)") }
             return outcome
         }
 
@@ -177,17 +162,16 @@ struct Installer {
 
         if runsCommands {
             for command in commands {
-                output("running: \(command.joined(separator: " "))")
-                let status = try ExternalCommand.run(command)
-                if status != 0 { throw InstallError("'\(command.joined(separator: " "))' failed with exit status \(status)") }
-                outcome.commands.append(command.joined(separator: " "))
-                faults.step("run " + command[0])
-                if command[0] == "update-grub" {
+                output("running: \(command.commandLine)")
+                try command.run()
+                outcome.commands.append(command)
+                faults.step("run " + command.rawValue)
+                if command == .updateGrub {
                     manifest.grubApplied = grubState
                     try manifest.save(root: root)
                 }
             }
-            if commands.contains(backend.rebuildCommand) {
+            if commands.contains(backend.rebuild) {
                 // mkinitcpio's images need lsinitcpio, which only Arch has: they go unchecked.
                 if backend != .mkinitcpio {
                     outcome.images = try backend == .dracut ? ImageCheck.allDracut(root: root) : ImageCheck.all(root: root)

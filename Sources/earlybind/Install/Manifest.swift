@@ -30,7 +30,8 @@ struct Manifest: Codable, Equatable {
     /// SHA-256 of the GRUB drop-in ("none" when there is none) that update-grub last ran for.
     var grubApplied: String?
     /// Commands uninstall still has to run; a failed or killed uninstall runs them next time.
-    var pending: [String]?
+    /// Recorded by program name ("update-grub", "update-initramfs", "dracut", "mkinitcpio").
+    var pending: [BootCommand]?
     /// The initramfs generator install wrote for, so uninstall rebuilds with the same one.
     var backend: String?
     /// Directories install created for its files, deepest first: uninstall removes them once empty.
