@@ -120,7 +120,7 @@ import Testing
         try FileManager.default.removeItem(atPath: root + "/etc/earlybind.conf")
         let json = try installJSON()
         #expect((json["changes"] as? [[String: String]])?.first?["path"] == "/etc/earlybind.conf")
-        #expect(try read("/etc/earlybind.conf") == Installer.configTemplate)
+        #expect(try read("/etc/earlybind.conf") == InstallPlan.configTemplate)
     }
 
     @Test func uninstallRestoresReplacedFilesByteForByte() throws {

@@ -58,18 +58,14 @@ extension Earlybind {
         var json = false
 
         func run() throws {
-            var installer = Installer(root: options.host.root, bootBinary: try Installer.bootBinaryBesideExecutable())
-            installer.backend = backend
-            installer.dryRun = dryRun
-            installer.writeGrubDropIn = !noGrub
-            installer.rebuildInitramfs = !noInitramfs
-            if json { installer.output = { printError($0) } }
-            let outcome = try installer.run()
+            let root = options.host.root
+            let request = InstallPlan.Request(root: root, bootBinary: try InstallPlan.bootBinaryBesideExecutable(),
+                                              backend: backend, bootLoader: !noGrub, rebuildInitramfs: !noInitramfs)
+            let outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
             if json {
                 print(outcome.json.rendered())
                 return
             }
-            let root = options.host.root
             print((dryRun ? "earlybind install (dry run) into " : "earlybind install into ") + root.path + ":")
             if outcome.changes.isEmpty { print("  nothing to change") }
             for change in outcome.changes {

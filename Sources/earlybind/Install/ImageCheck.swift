@@ -23,9 +23,19 @@ struct ImageCheck {
         }
     }
 
+    /// Checks the images `backend` built; nil for mkinitcpio's, which need lsinitcpio,
+    /// which only Arch has.
+    static func all(_ backend: Backend, root: InstallRoot) throws -> [ImageCheck]? {
+        switch backend {
+        case .initramfsTools: return try allInitramfsTools(root: root)
+        case .dracut: return try allDracut(root: root)
+        case .mkinitcpio: return nil
+        }
+    }
+
     /// Checks the dracut image of every kernel, under Debian's name or dracut's own
     /// (initramfs-KERNEL.img).
-    static func allDracut(root: InstallRoot) throws -> [ImageCheck] {
+    private static func allDracut(root: InstallRoot) throws -> [ImageCheck] {
         try images(root: root, names: [Layout.debianImagePath, Layout.dracutImagePath]).map { kernel, image in
             let listing = try ExternalCommand.capture(["lsinitrd", image])
             guard listing.status == 0 else {
@@ -40,7 +50,7 @@ struct ImageCheck {
     }
 
     /// Checks the initramfs-tools image of every kernel that has modules and one.
-    static func all(root: InstallRoot) throws -> [ImageCheck] {
+    private static func allInitramfsTools(root: InstallRoot) throws -> [ImageCheck] {
         try images(root: root, names: [Layout.debianImagePath]).map { try check(kernel: $0.kernel, image: $0.image) }
     }
 
