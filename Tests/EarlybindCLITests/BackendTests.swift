@@ -20,15 +20,15 @@ extension InstallTests {
 
     @Test func dracutIsDetectedInstalledAndUndone() throws {
         try FileManager.default.createDirectory(atPath: root + "/usr/lib/dracut/modules.d", withIntermediateDirectories: true)
-        let module = Backend.dracutModuleDirectory
+        let module = Layout.dracutModuleDirectory
         let first = try installJSON(["--no-grub"])
-        #expect(Set(changes(first)) == Set([Installer.bootBinaryPath, module + "/module-setup.sh", module + "/earlybind-pre-udev.sh",
-                                            module + "/earlybind-run", Backend.dracutConfPath].map { $0 + " created" }))
+        #expect(Set(changes(first)) == Set([Layout.bootBinaryPath, module + "/module-setup.sh", module + "/earlybind-pre-udev.sh",
+                                            module + "/earlybind-run", Layout.dracutConfPath].map { $0 + " created" }))
         let setup = try read(module + "/module-setup.sh")
-        #expect(setup.contains("BOOT_BINARY='\(root)\(Installer.bootBinaryPath)'") && setup.contains("CONFIG='\(root)/etc/earlybind.conf'"))
+        #expect(setup.contains("BOOT_BINARY='\(root)\(Layout.bootBinaryPath)'") && setup.contains("CONFIG='\(root)/etc/earlybind.conf'"))
         #expect(setup.contains("inst_hook pre-udev 00"))
-        #expect(try read(Backend.dracutConfPath).contains(#"add_dracutmodules+=" earlybind ""#))
-        #expect(!exists(Installer.hookPath) && !exists(Installer.initTopPath))
+        #expect(try read(Layout.dracutConfPath).contains(#"add_dracutmodules+=" earlybind ""#))
+        #expect(!exists(Layout.hookPath) && !exists(Layout.initTopPath))
 
         let status = try earlybind(["status", "--json", "--sysfs", root + "/sys"]).json()
         let installation = try #require(status["installation"] as? [String: Any])
@@ -37,26 +37,26 @@ extension InstallTests {
 
         #expect(changes(try installJSON(["--no-grub"])).isEmpty)
         #expect(try earlybind(["uninstall"]).status == 0)
-        #expect(!exists(module) && !exists(Backend.dracutConfPath) && !exists(Installer.bootBinaryPath))
+        #expect(!exists(module) && !exists(Layout.dracutConfPath) && !exists(Layout.bootBinaryPath))
         #expect(exists("/etc/earlybind.conf"))
     }
 
     @Test func switchingBackendRemovesTheOtherOnesFiles() throws {
         try FileManager.default.createDirectory(atPath: root + "/usr/lib/dracut/modules.d", withIntermediateDirectories: true)
         #expect(try earlybind(["install", "--backend", "initramfs-tools", "--no-grub"]).status == 0)
-        #expect(exists(Installer.hookPath))
+        #expect(exists(Layout.hookPath))
         let switched = try earlybind(["install", "--backend", "dracut", "--json", "--no-grub"])
         #expect(switched.status == 0, "\(switched.errors)")
-        #expect(!exists(Installer.hookPath) && !exists(Installer.initTopPath))
-        #expect(exists(Backend.dracutModuleDirectory + "/module-setup.sh"))
+        #expect(!exists(Layout.hookPath) && !exists(Layout.initTopPath))
+        #expect(exists(Layout.dracutModuleDirectory + "/module-setup.sh"))
     }
 
     @Test func mkinitcpioFilesPutTheHookBeforeUdevOrSystemd() throws {
         try write("/etc/mkinitcpio.conf", "HOOKS=(base udev autodetect modconf block filesystems fsck)\n")
         let result = try installJSON(["--no-grub"])
-        #expect(Set(changes(result)) == Set([Installer.bootBinaryPath, Backend.runnerPath, Backend.unitPath,
-                                             Backend.mkinitcpioInstallPath, Backend.mkinitcpioHookPath, Backend.mkinitcpioConfPath].map { $0 + " created" }))
-        let dropIn = root + Backend.mkinitcpioConfPath
+        #expect(Set(changes(result)) == Set([Layout.bootBinaryPath, Layout.runnerPath, Layout.unitPath,
+                                             Layout.mkinitcpioInstallPath, Layout.mkinitcpioHookPath, Layout.mkinitcpioConfPath].map { $0 + " created" }))
+        let dropIn = root + Layout.mkinitcpioConfPath
         let order = """
             HOOKS=(base udev autodetect modconf block filesystems fsck); . '\(dropIn)'; echo "${HOOKS[*]}"
             HOOKS=(base systemd autodetect modconf kms keyboard sd-vconsole block filesystems fsck); . '\(dropIn)'; . '\(dropIn)'; echo "${HOOKS[*]}"
@@ -72,24 +72,24 @@ extension InstallTests {
         // build() with mkinitcpio's functions stubbed: what goes into the image.
         let build = """
             for f in add_binary add_file add_module add_runscript add_symlink warning; do eval "$f() { echo $f \\"\\$@\\"; }"; done
-            . '\(root + Backend.mkinitcpioInstallPath)'; build
+            . '\(root + Layout.mkinitcpioInstallPath)'; build
             """
         #expect(try bash(build) == """
-            add_binary \(root)\(Installer.bootBinaryPath) /usr/lib/earlybind/earlybind-boot
+            add_binary \(root)\(Layout.bootBinaryPath) /usr/lib/earlybind/earlybind-boot
             add_file \(root)/etc/earlybind.conf /etc/earlybind.conf
-            add_file \(root)\(Backend.runnerPath) /usr/lib/earlybind/earlybind-run
+            add_file \(root)\(Layout.runnerPath) /usr/lib/earlybind/earlybind-run
             add_module vfio-pci
             add_module vfio_iommu_type1
             add_runscript
-            add_file \(root)\(Backend.unitPath) /usr/lib/systemd/system/earlybind.service
+            add_file \(root)\(Layout.unitPath) /usr/lib/systemd/system/earlybind.service
             add_symlink /usr/lib/systemd/system/sysinit.target.wants/earlybind.service ../earlybind.service
 
             """)
         // The runtime hook defines run_earlyhook, and the unit runs before udev with a time box.
-        #expect(try bash(". '\(root + Backend.mkinitcpioHookPath)'; declare -F run_earlyhook") == "run_earlyhook\n")
-        let unit = try read(Backend.unitPath)
+        #expect(try bash(". '\(root + Layout.mkinitcpioHookPath)'; declare -F run_earlyhook") == "run_earlyhook\n")
+        let unit = try read(Layout.unitPath)
         #expect(unit.contains("Before=systemd-modules-load.service systemd-udevd.service") && unit.contains("TimeoutSec=10s"))
         #expect(try earlybind(["uninstall"]).status == 0)
-        #expect(!exists(Backend.mkinitcpioInstallPath) && !exists(Backend.mkinitcpioConfPath) && !exists(Backend.unitPath))
+        #expect(!exists(Layout.mkinitcpioInstallPath) && !exists(Layout.mkinitcpioConfPath) && !exists(Layout.unitPath))
     }
 }

@@ -54,7 +54,7 @@ extension Earlybind {
             }
 
             let names = PCINames()
-            var editor = ConfigEditor(loaded?.text ?? Array(Installer.configTemplate.utf8))
+            var editor = ConfigEditor(loaded?.text ?? Array(InstallPlan.configTemplate.utf8))
             let entries = loaded?.config.entries ?? []
             print(dryRun ? "would add to \(Config.defaultPath):" : "adding to \(Config.defaultPath):")
             var added = 0

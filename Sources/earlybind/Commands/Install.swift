@@ -6,33 +6,33 @@ extension Earlybind {
         static let configuration = CommandConfiguration(
             abstract: "Install the boot binder into the initramfs generator and rebuild every initramfs.",
             discussion: """
-                Writes /usr/local/lib/earlybind/earlybind-boot, the hook \
-                /etc/initramfs-tools/hooks/earlybind, the script \
-                /etc/initramfs-tools/scripts/init-top/earlybind, a GRUB drop-in \
-                /etc/default/grub.d/earlybind.cfg with the IOMMU flags /etc/default/grub \
-                lacks (and, where /etc/kernel/cmdline exists for kernel-install and \
-                systemd-boot, adds them there), and /etc/earlybind.conf when there is \
+                Writes \(Layout.bootBinaryPath), the hook \
+                \(Layout.hookPath), the script \
+                \(Layout.initTopPath), a GRUB drop-in \
+                \(Layout.grubDropInPath) with the IOMMU flags \(Layout.grubDefaultsPath) \
+                lacks (and, where \(Layout.kernelCmdlinePath) exists for kernel-install and \
+                systemd-boot, adds them there), and \(Config.defaultPath) when there is \
                 none. Then runs \
-                'update-initramfs -u -k all' and 'update-grub', and checks that every \
+                '\(BootCommand.updateInitramfs.commandLine)' and '\(BootCommand.updateGrub.commandLine)', and checks that every \
                 image holds earlybind and runs it before udev (lsinitramfs and the \
                 init-top ORDER; lsinitrd for dracut; mkinitcpio images go unchecked).
 
                 With dracut (--backend dracut, or when dracut is the generator \
-                installed) it writes the module /usr/lib/dracut/modules.d/90earlybind, \
-                whose pre-udev hook runs the binder, and /etc/dracut.conf.d/earlybind.conf, \
-                then runs 'dracut --regenerate-all --force'. With mkinitcpio it writes \
-                /etc/initcpio/install/earlybind and /etc/initcpio/hooks/earlybind (an \
+                installed) it writes the module \(Layout.dracutModuleDirectory), \
+                whose pre-udev hook runs the binder, and \(Layout.dracutConfPath), \
+                then runs '\(BootCommand.dracut.commandLine)'. With mkinitcpio it writes \
+                \(Layout.mkinitcpioInstallPath) and \(Layout.mkinitcpioHookPath) (an \
                 early hook), a unit for images built with the systemd hook, and \
-                /etc/mkinitcpio.conf.d/zz-earlybind.conf, which puts the hook before udev \
-                or systemd in HOOKS, then runs 'mkinitcpio -P'.
+                \(Layout.mkinitcpioConfPath), which puts the hook before udev \
+                or systemd in HOOKS, then runs '\(BootCommand.mkinitcpio.commandLine)'.
 
                 Each file is written atomically and only when its content changes; one \
-                that was there before is backed up under /var/lib/earlybind, where a \
+                that was there before is backed up under \(Layout.stateDirectory), where a \
                 manifest records what was written, for 'earlybind uninstall'. A second \
                 run with nothing changed writes and rebuilds nothing. With --root other \
                 than / nothing is run: the output says whether a rebuild is needed. \
                 With the Debian package installed, the binary, hook and script are the \
-                package's (/usr/lib/earlybind, /usr/share/initramfs-tools): install writes \
+                package's (\(Layout.programDirectory), /usr/share/initramfs-tools): install writes \
                 only the config and the GRUB drop-in, and removes the copies an earlier \
                 install left under /etc and /usr/local.
                 """
@@ -48,7 +48,7 @@ extension Earlybind {
         @Flag(name: .long, help: "Do not rebuild the initramfs images.")
         var noInitramfs = false
 
-        @Flag(name: .long, help: "Leave the boot loader alone: no GRUB drop-in, no update-grub, no IOMMU flags in /etc/kernel/cmdline.")
+        @Flag(name: .long, help: "Leave the boot loader alone: no GRUB drop-in, no update-grub, no IOMMU flags in \(Layout.kernelCmdlinePath).")
         var noGrub = false
 
         @Flag(name: .long, help: "Show each change as a diff, and each command, and do nothing.")
@@ -58,56 +58,37 @@ extension Earlybind {
         var json = false
 
         func run() throws {
-            var installer = Installer(root: options.host.root, bootBinary: try Installer.bootBinaryBesideExecutable())
-            installer.backend = backend
-            installer.dryRun = dryRun
-            installer.writeGrubDropIn = !noGrub
-            installer.rebuildInitramfs = !noInitramfs
-            if json { installer.output = { printError($0) } }
-            let outcome = try installer.run()
+            let root = options.host.root
+            let request = InstallPlan.Request(root: root, bootBinary: try InstallPlan.bootBinaryBesideExecutable(),
+                                              backend: backend, bootLoader: !noGrub, rebuildInitramfs: !noInitramfs)
+            let outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
             if json {
                 print(outcome.json.rendered())
                 return
             }
-            let root = options.host.root
             print((dryRun ? "earlybind install (dry run) into " : "earlybind install into ") + root.path + ":")
             if outcome.changes.isEmpty { print("  nothing to change") }
             for change in outcome.changes {
                 print("  " + (dryRun ? "would be " + change.action.rawValue : change.action.rawValue).padding(18) + " " + change.path)
             }
-            if outcome.changes.contains(where: { $0.path == Installer.kernelCmdlinePath }) && !dryRun {
-                print("  \(Installer.kernelCmdlinePath) takes effect when kernel-install next writes the boot entries (a kernel update, or 'kernel-install add')")
+            if outcome.changes.contains(where: { $0.path == Layout.kernelCmdlinePath }) && !dryRun {
+                print("  \(Layout.kernelCmdlinePath) takes effect when kernel-install next writes the boot entries (a kernel update, or 'kernel-install add')")
             }
             for image in outcome.images {
                 print("  initramfs \(image.kernel): earlybind inside, runs before udev")
             }
-            if outcome.rebuildNeeded {
-                let backend = try installer.resolvedBackend()
-                if installer.runsCommands {
-                    print("the initramfs needs rebuilding: run '\(backend.rebuildCommand.joined(separator: " "))'")
-                } else if backend == .initramfsTools {
-                    print("the initramfs needs rebuilding (--root is not /, so nothing was run): "
-                        + "mkinitramfs -d \(root.resolve(Installer.confDir)) -o IMAGE KERNEL")
-                } else {
-                    print("the initramfs needs rebuilding (--root is not /, so nothing was run), as "
-                        + "'\(backend.rebuildCommand.joined(separator: " "))' would on that system")
-                }
-            }
+            if outcome.rebuildNeeded { print(rebuildAdvice(outcome, root: root)) }
         }
-    }
-}
 
-extension Installer.Outcome {
-    var json: JSON {
-        .object([
-            ("changed", .bool(!changes.isEmpty)),
-            ("changes", .array(changes.map { .object([("path", .string($0.path)), ("action", .string($0.action.rawValue))]) })),
-            ("rebuild_needed", .bool(rebuildNeeded)),
-            ("commands", .array(commands.map(JSON.string))),
-            ("images", .array(images.map {
-                .object([("kernel", .string($0.kernel)), ("ok", .bool($0.problems.isEmpty)),
-                         ("problems", .array($0.problems.map(JSON.string)))])
-            })),
-        ])
+        private func rebuildAdvice(_ outcome: InstallOutcome, root: InstallRoot) -> String {
+            let rebuild = outcome.backend.rebuild.commandLine
+            if outcome.runsCommands {
+                return "the initramfs needs rebuilding: run '\(rebuild)'"
+            } else if outcome.backend == .initramfsTools {
+                return "the initramfs needs rebuilding (--root is not /, so nothing was run): "
+                    + "mkinitramfs -d \(root.resolve(Layout.initramfsToolsDirectory)) -o IMAGE KERNEL"
+            }
+            return "the initramfs needs rebuilding (--root is not /, so nothing was run), as '\(rebuild)' would on that system"
+        }
     }
 }

@@ -6,21 +6,21 @@ extension Earlybind {
         static let configuration = CommandConfiguration(
             abstract: "Remove what install wrote, restore what it replaced, and rebuild every initramfs.",
             discussion: """
-                Follows the manifest in /var/lib/earlybind: each file install wrote is \
+                Follows the manifest in \(Layout.stateDirectory): each file install wrote is \
                 removed, or replaced by the file that was there before, byte for byte. A \
                 file changed since install wrote it is left in place and named. Then \
-                runs 'update-grub' (when the GRUB drop-in went) and rebuilds every \
-                initramfs with the generator install wrote for ('update-initramfs -u -k \
-                all', 'dracut --regenerate-all --force' or 'mkinitcpio -P'). \
-                /etc/earlybind.conf stays unless --purge. With the Debian \
+                runs '\(BootCommand.updateGrub.commandLine)' (when the GRUB drop-in went) and rebuilds every \
+                initramfs with the generator install wrote for ('\(BootCommand.updateInitramfs.commandLine)', \
+                '\(BootCommand.dracut.commandLine)' or '\(BootCommand.mkinitcpio.commandLine)'). \
+                \(Config.defaultPath) stays unless --purge. With the Debian \
                 package installed, its hook under /usr/share/initramfs-tools stays: it \
-                binds nothing once /etc/earlybind.conf is gone (--purge).
+                binds nothing once \(Config.defaultPath) is gone (--purge).
                 """
         )
 
         @OptionGroup var options: GlobalOptions
 
-        @Flag(name: .long, help: "Also remove /etc/earlybind.conf.")
+        @Flag(name: .long, help: "Also remove \(Config.defaultPath).")
         var purge = false
 
         @Flag(name: .long, help: "Also give the devices on vfio-pci back to their host drivers now.")
@@ -49,9 +49,9 @@ extension Earlybind {
             print((dryRun ? "earlybind uninstall (dry run) from " : "earlybind uninstall from ") + host.root.path + ":")
             let changes = try uninstaller.run()
             if changes.isEmpty && !dryRun { print("  nothing to undo") }
-            if Installer.isPackaged(host.root) && !purge {
+            if Layout.isPackaged(host.root) && !purge {
                 print("""
-                      the packaged hook \(Installer.packagedHookPath) stays and binds what \(Config.defaultPath) lists
+                      the packaged hook \(Layout.packagedHookPath) stays and binds what \(Config.defaultPath) lists
                       at boot: empty it with 'earlybind remove', or use --purge, or remove the package
                     """)
             }

@@ -13,9 +13,13 @@ struct ConfigFileError: Error, CustomStringConvertible {
 enum ConfigFile {
     /// The config and its bytes as they stand, errors and all; nil when there is none.
     static func load(_ host: Host) throws(ConfigFileError) -> (config: Config, text: [UInt8])? {
+        try load(host.configPath)
+    }
+
+    static func load(_ path: String) throws(ConfigFileError) -> (config: Config, text: [UInt8])? {
         do {
-            let text = try PosixIO().read(host.configPath)
-            return (Config.parse(text, file: host.configPath), text)
+            let text = try PosixIO().read(path)
+            return (Config.parse(text, file: path), text)
         } catch {
             if error.errno == ENOENT { return nil }
             throw ConfigFileError(description: error.description)
@@ -26,12 +30,16 @@ enum ConfigFile {
     /// error naming each bad line and that `nothing` happened ("nothing was bound").
     /// Nil when there is none.
     static func gate(_ host: Host, otherwise nothing: String) throws(ConfigFileError) -> (config: Config, text: [UInt8])? {
-        try checkPermissions(host.configPath)
-        guard let loaded = try load(host) else { return nil }
+        try gate(host.configPath, otherwise: nothing)
+    }
+
+    static func gate(_ path: String, otherwise nothing: String) throws(ConfigFileError) -> (config: Config, text: [UInt8])? {
+        try checkPermissions(path)
+        guard let loaded = try load(path) else { return nil }
         let errors = loaded.config.errors
         if !errors.isEmpty {
             throw ConfigFileError(description: errors.map(\.description).joined(separator: "\n")
-                + "\n\(host.configPath) has \(errors.count) bad line(s): fix them first; \(nothing)")
+                + "\n\(path) has \(errors.count) bad line(s): fix them first; \(nothing)")
         }
         return loaded
     }

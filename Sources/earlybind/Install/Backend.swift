@@ -12,24 +12,17 @@ enum Backend: String, CaseIterable, ExpressibleByArgument, Sendable {
     case dracut
     case mkinitcpio
 
-    static let dracutModuleDirectory = "/usr/lib/dracut/modules.d/90earlybind"
-    static let dracutConfPath = "/etc/dracut.conf.d/earlybind.conf"
-    static let mkinitcpioInstallPath = "/etc/initcpio/install/earlybind"
-    static let mkinitcpioHookPath = "/etc/initcpio/hooks/earlybind"
-    static let mkinitcpioConfPath = "/etc/mkinitcpio.conf.d/zz-earlybind.conf"
-    /// The time-boxed runner (the init-top script) and the systemd unit mkinitcpio's install hook copies.
-    static let runnerPath = "/usr/local/lib/earlybind/earlybind-run"
-    static let unitPath = "/usr/local/lib/earlybind/earlybind.service"
-
     /// The generator under `root`. Packages are told apart by files they alone ship, so
     /// a config left behind by a removed generator does not count; a staged root with
     /// only /etc/initramfs-tools (as the tests build) is initramfs-tools.
     static func detect(_ root: InstallRoot) -> Backend? {
         let io = PosixIO()
-        if io.exists(root.resolve("/usr/share/initramfs-tools/hook-functions")) { return .initramfsTools }
-        if io.exists(root.resolve("/usr/lib/dracut/modules.d")) { return .dracut }
-        if io.exists(root.resolve("/etc/mkinitcpio.conf")) || io.exists(root.resolve("/usr/lib/initcpio")) { return .mkinitcpio }
-        if io.exists(root.resolve(Installer.confDir + "/initramfs.conf")) { return .initramfsTools }
+        if io.exists(root.resolve(Layout.initramfsToolsHookFunctionsPath)) { return .initramfsTools }
+        if io.exists(root.resolve(Layout.dracutModulesDirectory)) { return .dracut }
+        if io.exists(root.resolve(Layout.mkinitcpioMainConfPath)) || io.exists(root.resolve(Layout.mkinitcpioLibraryDirectory)) {
+            return .mkinitcpio
+        }
+        if io.exists(root.resolve(Layout.initramfsToolsConfPath)) { return .initramfsTools }
         return nil
     }
 
@@ -41,18 +34,18 @@ enum Backend: String, CaseIterable, ExpressibleByArgument, Sendable {
     /// What must exist under the root before install can lay its files down.
     var requirement: (path: String, package: String) {
         switch self {
-        case .initramfsTools: return (Installer.confDir + "/initramfs.conf", "initramfs-tools")
-        case .dracut: return ("/usr/lib/dracut/modules.d", "dracut")
-        case .mkinitcpio: return ("/etc/mkinitcpio.conf", "mkinitcpio")
+        case .initramfsTools: return (Layout.initramfsToolsConfPath, rawValue)
+        case .dracut: return (Layout.dracutModulesDirectory, rawValue)
+        case .mkinitcpio: return (Layout.mkinitcpioMainConfPath, rawValue)
         }
     }
 
     /// Rebuilds the image of every installed kernel.
-    var rebuildCommand: [String] {
+    var rebuild: BootCommand {
         switch self {
-        case .initramfsTools: return ["update-initramfs", "-u", "-k", "all"]
-        case .dracut: return ["dracut", "--regenerate-all", "--force"]
-        case .mkinitcpio: return ["mkinitcpio", "-P"]
+        case .initramfsTools: return .updateInitramfs
+        case .dracut: return .dracut
+        case .mkinitcpio: return .mkinitcpio
         }
     }
 
@@ -61,21 +54,21 @@ enum Backend: String, CaseIterable, ExpressibleByArgument, Sendable {
     var scripts: [(path: String, text: String, mode: mode_t)] {
         switch self {
         case .initramfsTools:
-            return [(Installer.hookPath, HookFiles.hookTemplate, 0o755), (Installer.initTopPath, HookFiles.initTopScript, 0o755)]
+            return [(Layout.hookPath, HookFiles.hookTemplate, 0o755), (Layout.initTopPath, HookFiles.initTopScript, 0o755)]
         case .dracut:
             return [
-                (Backend.dracutModuleDirectory + "/module-setup.sh", HookFiles.dracutModuleSetup, 0o755),
-                (Backend.dracutModuleDirectory + "/earlybind-pre-udev.sh", HookFiles.dracutPreUdev, 0o755),
-                (Backend.dracutModuleDirectory + "/earlybind-run", HookFiles.initTopScript, 0o755),
-                (Backend.dracutConfPath, HookFiles.dracutConf, 0o644),
+                (Layout.dracutModuleSetupPath, HookFiles.dracutModuleSetup, 0o755),
+                (Layout.dracutPreUdevPath, HookFiles.dracutPreUdev, 0o755),
+                (Layout.dracutRunnerPath, HookFiles.initTopScript, 0o755),
+                (Layout.dracutConfPath, HookFiles.dracutConf, 0o644),
             ]
         case .mkinitcpio:
             return [
-                (Backend.runnerPath, HookFiles.initTopScript, 0o755),
-                (Backend.unitPath, HookFiles.systemdUnit, 0o644),
-                (Backend.mkinitcpioInstallPath, HookFiles.mkinitcpioInstall, 0o644),
-                (Backend.mkinitcpioHookPath, HookFiles.mkinitcpioHook, 0o644),
-                (Backend.mkinitcpioConfPath, HookFiles.mkinitcpioConf, 0o644),
+                (Layout.runnerPath, HookFiles.initTopScript, 0o755),
+                (Layout.unitPath, HookFiles.systemdUnit, 0o644),
+                (Layout.mkinitcpioInstallPath, HookFiles.mkinitcpioInstall, 0o644),
+                (Layout.mkinitcpioHookPath, HookFiles.mkinitcpioHook, 0o644),
+                (Layout.mkinitcpioConfPath, HookFiles.mkinitcpioConf, 0o644),
             ]
         }
     }
@@ -85,11 +78,11 @@ enum Backend: String, CaseIterable, ExpressibleByArgument, Sendable {
     var bootFiles: (hooks: [String], runners: [String], runnerName: String) {
         switch self {
         case .initramfsTools:
-            return ([Installer.packagedHookPath, Installer.hookPath], [Installer.packagedInitTopPath, Installer.initTopPath], "init-top")
+            return ([Layout.packagedHookPath, Layout.hookPath], [Layout.packagedInitTopPath, Layout.initTopPath], "init-top")
         case .dracut:
-            return ([Backend.dracutModuleDirectory + "/module-setup.sh"], [Backend.dracutModuleDirectory + "/earlybind-pre-udev.sh"], "pre-udev")
+            return ([Layout.dracutModuleSetupPath], [Layout.dracutPreUdevPath], "pre-udev")
         case .mkinitcpio:
-            return ([Backend.mkinitcpioInstallPath], [Backend.mkinitcpioHookPath], "early hook")
+            return ([Layout.mkinitcpioInstallPath], [Layout.mkinitcpioHookPath], "early hook")
         }
     }
 }

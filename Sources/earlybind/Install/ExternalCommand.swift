@@ -17,51 +17,54 @@ enum ExternalCommand {
 
     /// Runs it and returns its exit status (128 + signal when killed).
     static func run(_ arguments: [String]) throws -> Int32 {
-        var pid = pid_t()
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let spawned = posix_spawnp(&pid, arguments[0], nil, nil, argv, environ)
-        if spawned != 0 {
-            throw InstallError(description: "could not run '\(arguments[0])': \(errorText(spawned))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { throw InstallError(description: "could not wait for '\(arguments[0])': \(errorText(errno))") }
-        }
-        let signal = status & 0x7F
-        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+        try wait(for: spawn(arguments, actions: nil), arguments)
     }
 
     /// Runs it with standard output captured; standard error goes to the terminal.
     static func capture(_ arguments: [String]) throws -> (status: Int32, output: String) {
         var pipe: [Int32] = [0, 0]
-        guard Glibc.pipe(&pipe) == 0 else { throw InstallError(description: "could not create a pipe: \(errorText(errno))") }
+        guard Glibc.pipe(&pipe) == 0 else { throw InstallError("could not create a pipe: \(errorText(errno))") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
         posix_spawn_file_actions_addclose(&actions, pipe[0])
-        var pid = pid_t()
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        let spawned = Result { try spawn(arguments, actions: &actions) }
         close(pipe[1])
-        if spawned != 0 {
-            close(pipe[0])
-            throw InstallError(description: "could not run '\(arguments[0])': \(errorText(spawned))")
-        }
+        defer { close(pipe[0]) }
+        let pid = try spawned.get()
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(pipe[0], $0.baseAddress, $0.count) }
-            if count > 0 { output += buffer[0..<count]; continue }
-            if count < 0 && errno == EINTR { continue }
-            break
+            let count = retryingInterrupts { buffer.withUnsafeMutableBytes { read(pipe[0], $0.baseAddress, $0.count) } }
+            if count <= 0 { break }
+            output += buffer[0..<count]
         }
-        close(pipe[0])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let signal = status & 0x7F
-        return (signal == 0 ? (status >> 8) & 0xFF : 128 + signal, String(decoding: output, as: UTF8.self))
+        return (try wait(for: pid, arguments), String(decoding: output, as: UTF8.self))
     }
+
+    private static func spawn(_ arguments: [String], actions: UnsafePointer<posix_spawn_file_actions_t>?) throws -> pid_t {
+        var pid = pid_t()
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let spawned = posix_spawnp(&pid, arguments[0], actions, nil, argv, environ)
+        if spawned != 0 { throw InstallError("could not run '\(arguments[0])': \(errorText(spawned))") }
+        return pid
+    }
+
+    /// Its exit status, 128 + signal when it was killed.
+    private static func wait(for pid: pid_t, _ arguments: [String]) throws -> Int32 {
+        var status: Int32 = 0
+        if retryingInterrupts({ waitpid(pid, &status, 0) }) < 0 {
+            throw InstallError("could not wait for '\(arguments[0])': \(errorText(errno))")
+        }
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+    }
+}
+
+extension InstallRoot {
+    /// Commands run only on the real system: a staged root only reports what is needed
+    /// (in a debug build a test may declare a staged root the system, see FaultPoints).
+    var runsCommands: Bool { isSystemRoot || FaultPoints.stagedRootActsAsSystem(self) }
 }

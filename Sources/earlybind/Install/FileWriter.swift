@@ -18,12 +18,12 @@ struct FileWriter {
             if lstat(current, &info) == 0 {
                 if info.st_mode & S_IFMT == S_IFDIR { continue }
                 if info.st_mode & S_IFMT == S_IFLNK {
-                    throw InstallError(description: "refusing to write under '\(current)': it is a symlink")
+                    throw InstallError("refusing to write under '\(current)': it is a symlink")
                 }
-                throw InstallError(description: "could not create '\(current)': exists and is not a directory")
+                throw InstallError("could not create '\(current)': exists and is not a directory")
             }
             if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw InstallError(description: "could not create '\(current)': \(errorText(errno))")
+                throw InstallError.couldNot("create", current, errno: errno)
             }
         }
     }
@@ -37,7 +37,7 @@ struct FileWriter {
             var info = stat()
             guard lstat(current, &info) == 0 else { return }
             if info.st_mode & S_IFMT == S_IFLNK {
-                throw InstallError(description: "refusing to change anything under '\(current)': it is a symlink")
+                throw InstallError("refusing to change anything under '\(current)': it is a symlink")
             }
         }
     }
@@ -46,8 +46,14 @@ struct FileWriter {
     func contents(_ path: String) throws -> [UInt8]? {
         do { return try PosixIO().read(path) } catch {
             if error.errno == ENOENT { return nil }
-            throw InstallError(description: error.description)
+            throw InstallError(error)
         }
+    }
+
+    /// The file's permission bits, or nil when it does not exist.
+    func mode(_ path: String) -> mode_t? {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
     }
 
     func isSymlink(_ path: String) -> Bool {
@@ -55,23 +61,26 @@ struct FileWriter {
         return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
     }
 
+    /// Where a new version of `path` is written before it is renamed over it.
+    static func temporaryPath(_ path: String) -> String { path + ".earlybind-new" }
+
     /// `path` must lie under `root`.
     func write(_ path: String, _ bytes: [UInt8], mode: mode_t, under root: String) throws {
         let directory = String(path[..<path.lastIndex(of: "/")!])
         try makeDirectories(directory, under: root)
         if isSymlink(path) {
-            throw InstallError(description: "refusing to write '\(path)': it is a symlink")
+            throw InstallError("refusing to write '\(path)': it is a symlink")
         }
-        let temporary = path + ".earlybind-new"
+        let temporary = FileWriter.temporaryPath(path)
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        if fd < 0 { throw InstallError(description: "could not create '\(temporary)': \(errorText(errno))") }
+        if fd < 0 { throw InstallError.couldNot("create", temporary, errno: errno) }
         var failure: String? = nil
         var offset = 0
         while offset < bytes.count && failure == nil {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let written = retryingInterrupts { bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
             if written < 0 {
-                if errno != EINTR { failure = "could not write '\(temporary)': \(errorText(errno))" }
+                failure = "could not write '\(temporary)': \(errorText(errno))"
             } else {
                 offset += written
             }
@@ -84,7 +93,7 @@ struct FileWriter {
         }
         if let failure {
             unlink(temporary)
-            throw InstallError(description: failure)
+            throw InstallError(failure)
         }
         syncDirectory(directory)
     }

@@ -6,20 +6,14 @@ import Foundation
 #endif
 
 /// What install wrote, so uninstall removes exactly that and a killed install can be finished.
-/// Kept at /var/lib/earlybind/manifest.json under the root.
+/// Kept at `Layout.manifestPath` (/var/lib/earlybind/manifest.json) under the root.
 struct Manifest: Codable, Equatable {
-    static let directory = "/var/lib/earlybind"
-    static let path = directory + "/manifest.json"
-    static let backupDirectory = directory + "/backup"
-    /// Copies of earlybind's files that were edited by hand before install replaced them; kept.
-    static let editedDirectory = directory + "/edited"
-
     struct Entry: Codable, Equatable {
         /// Absolute path on the target system.
         var path: String
         /// SHA-256 of the content earlybind writes there.
         var sha256: String
-        /// SHA-256 of the file that was there before, saved under `backupDirectory`; nil when there was none.
+        /// SHA-256 of the file that was there before, saved at `Layout.backupPath`; nil when there was none.
         var backup: String?
         /// Mode of the file that was there before, restored with it.
         var backupMode: UInt32?
@@ -36,7 +30,8 @@ struct Manifest: Codable, Equatable {
     /// SHA-256 of the GRUB drop-in ("none" when there is none) that update-grub last ran for.
     var grubApplied: String?
     /// Commands uninstall still has to run; a failed or killed uninstall runs them next time.
-    var pending: [String]?
+    /// Recorded by program name ("update-grub", "update-initramfs", "dracut", "mkinitcpio").
+    var pending: [BootCommand]?
     /// The initramfs generator install wrote for, so uninstall rebuilds with the same one.
     var backend: String?
     /// Directories install created for its files, deepest first: uninstall removes them once empty.
@@ -48,14 +43,13 @@ struct Manifest: Codable, Equatable {
         if let index = files.firstIndex(where: { $0.path == entry.path }) { files[index] = entry } else { files.append(entry) }
     }
 
-    static func backupPath(_ path: String) -> String { backupDirectory + path }
-
     static func load(root: InstallRoot) throws -> Manifest? {
-        guard let bytes = try FileWriter().contents(root.resolve(path)) else { return nil }
+        let path = root.resolve(Layout.manifestPath)
+        guard let bytes = try FileWriter().contents(path) else { return nil }
         do {
             return try JSONDecoder().decode(Manifest.self, from: Data(bytes))
         } catch {
-            throw InstallError(description: "\(root.resolve(path)) is damaged (\(error)); move it away to start afresh")
+            throw InstallError("\(path) is damaged (\(error)); move it away to start afresh")
         }
     }
 
@@ -63,6 +57,6 @@ struct Manifest: Codable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(self)
-        try FileWriter().write(root.resolve(Manifest.path), Array(data) + [0x0A], mode: 0o644, under: root.path)
+        try FileWriter().write(root.resolve(Layout.manifestPath), Array(data) + [0x0A], mode: 0o644, under: root.path)
     }
 }

@@ -8,9 +8,12 @@ import Foundation
 import Glibc
 #endif
 
-/// Takes back exactly what install wrote, per the manifest: its files are removed, or
-/// replaced by the files that were there before, byte for byte; files changed since
-/// are left alone and named.
+/// Takes back exactly what install wrote, per the manifest, whichever generator it
+/// wrote for: its files are removed, or replaced by the files that were there before,
+/// byte for byte; files changed since are left alone and named. Then it runs what
+/// brings that into effect (update-grub, the rebuild with the generator install wrote
+/// for), recorded in the manifest first so that a failed or killed uninstall runs it
+/// next time.
 struct Uninstaller {
     let root: InstallRoot
     var dryRun = false
@@ -24,17 +27,37 @@ struct Uninstaller {
         self.root = root
     }
 
-    var runsCommands: Bool { root.isSystemRoot || FaultPoints.stagedRootActsAsSystem(root) }
+    var runsCommands: Bool { root.runsCommands }
 
-    mutating func run() throws -> [Installer.Change] {
-        if root.isSystemRoot && !dryRun && geteuid() != 0 {
-            throw InstallError(description: "uninstall changes boot files: run it as root (or try --dry-run, or --root DIR)")
-        }
+    mutating func run() throws -> [FileChange] {
+        try Privileges.requireRoot("uninstall changes boot files", onRealSystem: root.isSystemRoot, dryRun: dryRun,
+                                   alternatives: "or try --dry-run, or --root DIR")
         var manifest = try Manifest.load(root: root) ?? Uninstaller.manifestFromMarkers(root: root)
-        var changes: [Installer.Change] = []
+        let (undone, kept) = try undoFiles(manifest.files)
+        let changes = undone + purgeConfig()
+        if dryRun { return changes }
+
+        // The commands still to run are recorded before they run: a failed or killed
+        // uninstall runs them again next time instead of leaving earlybind in the images.
+        manifest.pending = pendingCommands(manifest, after: changes)
+        manifest.files = kept
+        try manifest.save(root: root)
+        faults.step("pending")
+        try runPendingCommands(&manifest)
+        if !runsCommands && !changes.isEmpty {
+            output("not rebuilding the initramfs or running update-grub: --root is not /")
+        }
+        removeWhatInstallCreated(manifest, keptFiles: !kept.isEmpty)
+        return changes
+    }
+
+    /// Undoes each file (--no-grub keeps the boot loader's); returns the changes and the
+    /// entries that stay in the manifest.
+    private mutating func undoFiles(_ entries: [Manifest.Entry]) throws -> (changes: [FileChange], kept: [Manifest.Entry]) {
+        var changes: [FileChange] = []
         var kept: [Manifest.Entry] = []
-        for entry in manifest.files {
-            if !touchGrub && Installer.bootLoaderPaths.contains(entry.path) {
+        for entry in entries {
+            if !touchGrub && Layout.bootLoaderPaths.contains(entry.path) {
                 kept.append(entry)
                 continue
             }
@@ -43,92 +66,97 @@ struct Uninstaller {
                 continue
             }
             let result = try Uninstaller.undo(entry, root: root)
-            output("  \(result.padding(13)) \(entry.path)")
-            if result == "removed" { changes.append(Installer.Change(path: entry.path, action: .removed)) }
-            if result == "restored" { changes.append(Installer.Change(path: entry.path, action: .replaced)) }
-            if result.hasPrefix("kept") { kept.append(entry) }
+            output(result.line(entry.path))
+            if let action = result.action { changes.append(FileChange(path: entry.path, action: action)) }
+            if result == .keptChanged { kept.append(entry) }
             faults.step("undo " + entry.path)
         }
-        if purge {
-            let config = root.resolve(Config.defaultPath)
-            if dryRun { output("would remove \(Config.defaultPath)") } else if unlink(config) == 0 {
-                output("  \("removed".padding(13)) \(Config.defaultPath)")
-                changes.append(Installer.Change(path: Config.defaultPath, action: .removed))
-            }
-        }
-        if dryRun { return changes }
+        return (changes, kept)
+    }
 
-        // The commands still to run are recorded before they run: a failed or killed
-        // uninstall runs them again next time instead of leaving earlybind in the images.
-        var pending = manifest.pending ?? []
-        if runsCommands {
-            if touchGrub && changes.contains(where: { $0.path == Installer.grubDropInPath }) && ExternalCommand.find("update-grub") != nil
-                && !pending.contains("update-grub") {
-                pending.append("update-grub")
-            }
-            // The generator install wrote for rebuilds; a manifest from before backends existed is initramfs-tools'.
-            let backend = Backend.current(root, manifest: manifest) ?? .initramfsTools
-            let rebuild = backend.rebuildCommand[0]
-            if rebuildInitramfs && !changes.isEmpty && !pending.contains(rebuild) { pending.append(rebuild) }
+    /// --purge: the config goes too.
+    private func purgeConfig() -> [FileChange] {
+        guard purge else { return [] }
+        if dryRun {
+            output("would remove \(Config.defaultPath)")
+            return []
         }
-        manifest.files = kept
-        manifest.pending = pending
-        try manifest.save(root: root)
-        faults.step("pending")
-        for command in pending {
-            let arguments = Backend.allCases.first { $0.rebuildCommand[0] == command }?.rebuildCommand ?? [command]
-            output("running: \(arguments.joined(separator: " "))")
-            let status = try ExternalCommand.run(arguments)
-            if status != 0 { throw InstallError(description: "'\(arguments.joined(separator: " "))' failed with exit status \(status); run uninstall again") }
+        guard unlink(root.resolve(Config.defaultPath)) == 0 else { return [] }
+        output(UndoResult.removed.line(Config.defaultPath))
+        return [FileChange(path: Config.defaultPath, action: .removed)]
+    }
+
+    /// The manifest's pending commands, and on the real system those `changes` need:
+    /// update-grub when the drop-in went, the rebuild by the generator install wrote for
+    /// (initramfs-tools for a manifest from before backends existed).
+    private func pendingCommands(_ manifest: Manifest, after changes: [FileChange]) -> [BootCommand] {
+        var pending = manifest.pending ?? []
+        guard runsCommands else { return pending }
+        if touchGrub && changes.contains(where: { $0.path == Layout.grubDropInPath }) && BootCommand.updateGrub.isAvailable
+            && !pending.contains(.updateGrub) {
+            pending.append(.updateGrub)
+        }
+        let rebuild = (Backend.current(root, manifest: manifest) ?? .initramfsTools).rebuild
+        if rebuildInitramfs && !changes.isEmpty && !pending.contains(rebuild) { pending.append(rebuild) }
+        return pending
+    }
+
+    /// Each pending command, struck from the manifest once it has succeeded.
+    private mutating func runPendingCommands(_ manifest: inout Manifest) throws {
+        for command in manifest.pending ?? [] {
+            output("running: \(command.commandLine)")
+            try command.run(advice: "; run uninstall again")
             manifest.pending?.removeAll { $0 == command }
             try manifest.save(root: root)
-            faults.step("run " + command)
+            faults.step("run " + command.rawValue)
         }
-        if !runsCommands && !changes.isEmpty {
-            output("not rebuilding the initramfs or running update-grub: --root is not /")
-        }
-        if kept.isEmpty {
+    }
+
+    /// The manifest, backups and directories install created, once no file is kept;
+    /// the directory of the local binary whenever it is empty.
+    private func removeWhatInstallCreated(_ manifest: Manifest, keptFiles: Bool) {
+        if !keptFiles {
             // Copies of hand-edited files (edited/) stay: they are the admin's.
-            unlink(root.resolve(Manifest.path))
-            try? FileManager.default.removeItem(atPath: root.resolve(Manifest.backupDirectory))
-            rmdir(root.resolve(Manifest.directory))
+            unlink(root.resolve(Layout.manifestPath))
+            try? FileManager.default.removeItem(atPath: root.resolve(Layout.backupDirectory))
+            rmdir(root.resolve(Layout.stateDirectory))
         }
-        rmdir(root.resolve("/usr/local/lib/earlybind"))
-        if kept.isEmpty {
+        rmdir(root.resolve(Layout.localDirectory))
+        if !keptFiles {
             // Only an empty directory goes: whatever else was put there since stays.
             for directory in manifest.directories ?? [] { rmdir(root.resolve(directory)) }
         }
-        return changes
     }
 
-    /// Undoes one file; returns what was done: removed, restored, unchanged, gone, or kept.
-    static func undo(_ entry: Manifest.Entry, root: InstallRoot) throws -> String {
+    /// Undoes one file: puts back the file from before install, or removes earlybind's,
+    /// unless it was changed since.
+    static func undo(_ entry: Manifest.Entry, root: InstallRoot) throws -> UndoResult {
         let files = FileWriter()
         let path = root.resolve(entry.path)
         // Refuses a symlink anywhere between the root and the file, as install does.
         try files.refuseSymlinks(path, under: root.path)
-        let backupPath = root.resolve(Manifest.backupPath(entry.path))
+        let backupPath = root.resolve(Layout.backupPath(entry.path))
         let saved = try files.contents(backupPath).flatMap { SHA256.hex($0) == entry.backup ? $0 : nil }
-        unlink(path + ".earlybind-new")
+        unlink(FileWriter.temporaryPath(path))
         let current = try files.contents(path)
         let currentHash = current.map(SHA256.hex)
         let ours = currentHash == entry.sha256 || (entry.previous != nil && currentHash == entry.previous)
-        var result: String
+        let result: UndoResult
         if ours || current == nil {
             if let saved {
                 try files.write(path, saved, mode: mode_t(entry.backupMode ?? 0o644), under: root.path)
-                result = "restored"
+                result = .restored
             } else if current != nil {
-                guard unlink(path) == 0 else { throw InstallError(description: "could not remove '\(path)': \(errorText(errno))") }
-                result = "removed"
+                guard unlink(path) == 0 else { throw InstallError.couldNot("remove", path, errno: errno) }
+                result = .removed
             } else {
-                result = "gone"
+                result = .gone
             }
         } else if currentHash == entry.backup {
-            result = "unchanged"
+            result = .unchanged
         } else {
             // Changed by hand since: left in place, with the original it replaced.
-            return "kept (changed since earlybind wrote it)"
+            return .keptChanged
         }
         unlink(backupPath)
         return result
@@ -137,9 +165,9 @@ struct Uninstaller {
     /// Without a manifest (it was lost, or never written), earlybind's files are the ones with its marker.
     static func manifestFromMarkers(root: InstallRoot) -> Manifest {
         var manifest = Manifest()
-        for path in Backend.allCases.flatMap({ $0.scripts.map(\.path) }) + [Installer.grubDropInPath] {
+        for path in Backend.allCases.flatMap({ $0.scripts.map(\.path) }) + [Layout.grubDropInPath] {
             if let bytes = try? FileWriter().contents(root.resolve(path)),
-               String(decoding: bytes, as: UTF8.self).contains(Installer.marker) {
+               String(decoding: bytes, as: UTF8.self).contains(Layout.marker) {
                 manifest.files.append(Manifest.Entry(path: path, sha256: SHA256.hex(bytes)))
             }
         }

@@ -25,8 +25,8 @@ struct StatusReport {
     var initTopInstalled: Bool { !initTopPaths.isEmpty }
     var layout: String {
         if let backend, backend != .initramfsTools { return hookInstalled ? "install" : "none" }
-        let packaged = hookPaths.contains(Installer.packagedHookPath)
-        let local = hookPaths.contains(Installer.hookPath)
+        let packaged = hookPaths.contains(Layout.packagedHookPath)
+        let local = hookPaths.contains(Layout.hookPath)
         return packaged && local ? "both" : packaged ? "package" : local ? "install" : "none"
     }
     let configExists: Bool

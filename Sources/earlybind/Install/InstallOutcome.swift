@@ -1,0 +1,72 @@
+import EarlybindCore
+
+/// One change to a file, as install and uninstall report it.
+struct FileChange {
+    enum Action: String { case created, replaced, removed }
+    let path: String
+    let action: Action
+}
+
+/// What one install did, or would do (--dry-run).
+struct InstallOutcome {
+    /// The generator it installed into.
+    let backend: Backend
+    /// Whether it runs commands (the real root) or leaves them to the caller (a staged root).
+    let runsCommands: Bool
+    var changes: [FileChange] = []
+    /// The initramfs needs rebuilding and was not rebuilt.
+    var rebuildNeeded = false
+    /// The commands it ran, or would run.
+    var commands: [BootCommand] = []
+    var images: [ImageCheck] = []
+
+    /// `install --json`.
+    var json: JSON {
+        .object([
+            ("changed", .bool(!changes.isEmpty)),
+            ("changes", .array(changes.map { .object([("path", .string($0.path)), ("action", .string($0.action.rawValue))]) })),
+            ("rebuild_needed", .bool(rebuildNeeded)),
+            ("commands", .array(commands.map { .string($0.commandLine) })),
+            ("images", .array(images.map {
+                .object([("kernel", .string($0.kernel)), ("ok", .bool($0.problems.isEmpty)),
+                         ("problems", .array($0.problems.map(JSON.string)))])
+            })),
+        ])
+    }
+}
+
+/// What uninstall did to one file of the manifest.
+enum UndoResult {
+    /// earlybind's file is gone: there was none before.
+    case removed
+    /// The file that was there before install is back, byte for byte.
+    case restored
+    /// The file already is the one from before install.
+    case unchanged
+    /// Neither earlybind's file nor one from before is there.
+    case gone
+    /// Changed by hand since install wrote it: left in place, and still in the manifest.
+    case keptChanged
+
+    var text: String {
+        switch self {
+        case .removed: return "removed"
+        case .restored: return "restored"
+        case .unchanged: return "unchanged"
+        case .gone: return "gone"
+        case .keptChanged: return "kept (changed since earlybind wrote it)"
+        }
+    }
+
+    /// uninstall's line for `path`.
+    func line(_ path: String) -> String { "  \(text.padding(13)) \(path)" }
+
+    /// The change it reports; nil when the file on disk is as it was.
+    var action: FileChange.Action? {
+        switch self {
+        case .removed: return .removed
+        case .restored: return .replaced
+        case .unchanged, .gone, .keptChanged: return nil
+        }
+    }
+}
