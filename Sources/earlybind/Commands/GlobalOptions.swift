@@ -8,7 +8,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Read and write the config, installed files and boot/ under this root (and its proc/cmdline and proc/cpuinfo when present).",
+            "Read and write the config, installed files and boot/ under this root; a root other than / also gives proc/ and dev/kmsg in place of this machine's.",
             valueName: "DIR"))
     var root: String = "/"
 
