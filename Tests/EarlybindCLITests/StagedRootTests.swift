@@ -77,4 +77,22 @@ import Testing
             #expect(host.cmdline == cmdline.split(whereSeparator: \.isWhitespace).map(String.init))
         }
     }
+
+    /// --pci-ids names devices from that file; a missing one means numbers, as with lspci.
+    @Test func namesFromTheGivenPCIIDs() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio)
+        let ids = machine.root + "/pci.ids"
+        try machine.write("/pci.ids", "10de  Some Vendor\n\t1b02  Some GPU\nC 03  Display controller\n\t00  VGA thing\n")
+        let gpu = { (result: CLIResult) throws -> [String: Any] in
+            let groups = try #require(try result.json()["groups"] as? [[String: Any]])
+            let devices = groups.flatMap { $0["devices"] as? [[String: Any]] ?? [] }
+            return try #require(devices.first { $0["address"] as? String == "0000:03:00.0" })
+        }
+        let named = try gpu(try machine.run(["groups", "--json", "--pci-ids", ids]))
+        #expect(named["product"] as? String == "Some Vendor Some GPU")
+        #expect(named["class_name"] as? String == "VGA thing")
+        let numbers = try gpu(try machine.run(["groups", "--json", "--pci-ids", machine.root + "/none"]))
+        #expect(numbers["product"] as? String == "Device 10de:1b02")
+        #expect(numbers["class_name"] as? String == "Class 0300")
+    }
 }

@@ -57,7 +57,7 @@ extension Earlybind {
                         indent: "", continuation: "  ").forEach(printError)
             }
 
-            let names = PCINames()
+            let names = host.pciNames()
             var editor = ConfigEditor(loaded?.text ?? Array(Installer.configTemplate.utf8))
             let entries = loaded?.config.entries ?? []
             print(dryRun ? "would add to \(Config.defaultPath):" : "adding to \(Config.defaultPath):")

@@ -12,6 +12,11 @@ struct GlobalOptions: ParsableArguments {
             valueName: "DIR"))
     var root: String = "/"
 
+    /// Names devices from this pci.ids instead of the system's: for output that does not
+    /// depend on the machine's copy (the golden tests).
+    @Option(name: .customLong("pci-ids"), help: .hidden)
+    var pciIDs: String?
+
     func validate() throws {
         guard InstallRoot(root) != nil else {
             throw ValidationError("--root '\(root)': must be an absolute path of letters, digits and ._+-:,= only, without . or .. (it is written into a shell script)")
@@ -21,5 +26,5 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    var host: Host { Host(root: InstallRoot(root)!, sysfsRoot: sysfs) }
+    var host: Host { Host(root: InstallRoot(root)!, sysfsRoot: sysfs, pciIDsPath: pciIDs) }
 }

@@ -12,16 +12,21 @@ import Glibc
 /// `ROOT/proc/PID/` for the processes, `ROOT/proc/sys/kernel/osrelease` for the kernel
 /// release (and so `ROOT/lib/modules/RELEASE`, looked up by `StagedModules`), and
 /// `ROOT/dev/kmsg`, read as a file of kmsg records, for the kernel log. What the staged
-/// root lacks is unknown, as on a machine without it.
+/// root lacks is unknown, as on a machine without it. Device names are not a
+/// fact of the machine but a database: they come from this machine's pci.ids unless
+/// `--pci-ids` names another.
 struct Host {
     let root: InstallRoot
     let sysfs: Sysfs<CachingIO>
+    /// The pci.ids to name devices from; nil for the system's (`PCINames.databasePaths`).
+    let pciIDsPath: String?
 
-    init(root: InstallRoot, sysfsRoot: String) {
+    init(root: InstallRoot, sysfsRoot: String, pciIDsPath: String? = nil) {
         self.root = root
         var trimmed = sysfsRoot
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         sysfs = Sysfs(root: trimmed, io: CachingIO())
+        self.pciIDsPath = pciIDsPath
     }
 
     var configPath: String { root.resolve(Config.defaultPath) }
@@ -77,6 +82,11 @@ struct Host {
 
     /// The kernel log: /dev/kmsg (read through syslog(2)), or the staged root's dev/kmsg as a file.
     var kernelLogPath: String { root.resolve("/dev/kmsg") }
+
+    /// Names for devices, from `--pci-ids` or the system's pci.ids. Reads the whole file: ask once.
+    func pciNames() -> PCINames {
+        PCINames(databasePaths: pciIDsPath.map { [$0] } ?? PCINames.databasePaths)
+    }
 
     /// The config as it stands: nil when there is none.
     func loadConfig() throws -> (config: Config, text: [UInt8])? {

@@ -91,7 +91,7 @@ struct StatusReport {
         configExists = loaded != nil
         configErrors = loaded?.config.errors.map(\.description) ?? []
 
-        let names = PCINames()
+        let names = host.pciNames()
         var views: [DeviceView] = []
         if let config = loaded?.config {
             let plan = BindPlan(entries: config.entries, sysfs: host.sysfs)
