@@ -53,8 +53,8 @@ import Testing
             OPTIONS:
               --sysfs <DIR>           Read devices from this sysfs tree. (default: /sys)
               --root <DIR>            Read and write the config, installed files and boot/
-                                      under this root (and its proc/cmdline and
-                                      proc/cpuinfo when present). (default: /)
+                                      under this root; a root other than / also gives proc/
+                                      and dev/kmsg in place of this machine's. (default: /)
               --backend <NAME>        The initramfs generator to install into (default: the
                                       one installed). (values: initramfs-tools, dracut,
                                       mkinitcpio)

@@ -82,9 +82,9 @@ import Testing
     @Test(.enabled(if: installedKernel() != nil, "needs a kernel under /lib/modules"))
     func modulesFromLibkmodLoadedOnDemand() throws {
         let machine = try FakeMachine(Fixtures.gpuWithAudio)
-        var uts = utsname()
-        uname(&uts)
-        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        // A staged root's kernel is the one its proc/sys/kernel/osrelease names, not this machine's.
+        let release = "6.1.0-installed"
+        try machine.write("/proc/sys/kernel/osrelease", release + "\n")
         try FileManager.default.createDirectory(atPath: machine.root + "/lib/modules", withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(
             atPath: machine.root + "/lib/modules/" + release, withDestinationPath: try #require(installedKernel()))

@@ -27,6 +27,40 @@ public struct FakeDevice: Sendable {
     }
 }
 
+extension FakeDevice {
+    /// The devices of a spec in `scripts/fake-sysfs` format, one a line:
+    /// `ADDRESS VENDOR:DEVICE CLASS GROUP|- DRIVER|- [boot_vga]`, `#` starting a comment.
+    /// As that script does, a display device (class 03) gets a boot_vga file (1 when marked,
+    /// else 0) and every device a config header: type 1 for a PCI-to-PCI bridge, else 0.
+    public static func parse(spec: String, file: String = "spec") throws -> [FakeDevice] {
+        var devices: [FakeDevice] = []
+        for (number, line) in spec.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let words = line.prefix { $0 != "#" }.split(whereSeparator: \.isWhitespace).map(String.init)
+            if words.isEmpty { continue }
+            guard words.count == 5 || (words.count == 6 && words[5] == "boot_vga"), words[1].split(separator: ":").count == 2,
+                  words[3] == "-" || Int(words[3]) != nil
+            else {
+                throw FakeSpecError(description: "\(file):\(number + 1): expected ADDRESS VENDOR:DEVICE CLASS GROUP DRIVER [boot_vga]")
+            }
+            let classCode = words[2]
+            let bridge = ["0604", "0607", "0609"].contains(String(classCode.prefix(4)))
+            devices.append(FakeDevice(
+                words[0], id: words[1], class: classCode, group: Int(words[3]), driver: words[4] == "-" ? nil : words[4],
+                bootVGA: classCode.hasPrefix("03") ? words.count == 6 : nil, headerType: bridge ? 0x01 : 0x00))
+        }
+        return devices
+    }
+}
+
+/// A fixture file that does not parse.
+public struct FakeSpecError: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
+}
+
 /// A sysfs tree in a temporary directory, laid out like the kernel's:
 /// device directories under `devices/pci0000:00`, symlinks in `bus/pci/devices`,
 /// `iommu_group` and `driver` links, `kernel/iommu_groups/N/devices`.
@@ -34,8 +68,9 @@ public final class FakeSysfs {
     public let root: String
     public private(set) var devices: [String: FakeDevice] = [:]
 
-    public init(_ devices: [FakeDevice], drivers: [String] = ["vfio-pci"]) throws {
-        root = NSTemporaryDirectory() + "earlybind-sysfs-" + UUID().uuidString
+    /// A tree of `devices` at `path` (which must not exist yet), or in a new temporary directory.
+    public init(_ devices: [FakeDevice], drivers: [String] = ["vfio-pci"], at path: String? = nil) throws {
+        root = path ?? NSTemporaryDirectory() + "earlybind-sysfs-" + UUID().uuidString
         try make(root + "/bus/pci/devices")
         try make(root + "/kernel/iommu_groups")
         try write(root + "/bus/pci/drivers_probe", "")

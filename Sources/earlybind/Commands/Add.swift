@@ -53,7 +53,7 @@ extension Earlybind {
                         indent: "", continuation: "  ").forEach(printError)
             }
 
-            let names = PCINames()
+            let names = host.pciNames()
             var editor = ConfigEditor(loaded?.text ?? Array(InstallPlan.configTemplate.utf8))
             let entries = loaded?.config.entries ?? []
             print(dryRun ? "would add to \(Config.defaultPath):" : "adding to \(Config.defaultPath):")

@@ -8,9 +8,14 @@ struct GlobalOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Read and write the config, installed files and boot/ under this root (and its proc/cmdline and proc/cpuinfo when present).",
+            "Read and write the config, installed files and boot/ under this root; a root other than / also gives proc/ and dev/kmsg in place of this machine's.",
             valueName: "DIR"))
     var root: String = "/"
+
+    /// Names devices from this pci.ids instead of the system's: for output that does not
+    /// depend on the machine's copy (the golden tests).
+    @Option(name: .customLong("pci-ids"), help: .hidden)
+    var pciIDs: String?
 
     func validate() throws {
         guard InstallRoot(root) != nil else {
@@ -21,5 +26,5 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    var host: Host { Host(root: InstallRoot(root)!, sysfsRoot: sysfs) }
+    var host: Host { Host(root: InstallRoot(root)!, sysfsRoot: sysfs, pciIDsPath: pciIDs) }
 }

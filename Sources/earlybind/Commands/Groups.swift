@@ -22,7 +22,7 @@ extension Earlybind {
 
         func run() throws {
             let host = options.host
-            let names = PCINames()
+            let names = host.pciNames()
             let inventory = Inventory(host)
             try inventory.requireDevices()
             let configured = Configured(host: host)

@@ -25,8 +25,9 @@ extension Earlybind {
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
+        /// The kernel log to read instead of the root's (/dev/kmsg, or a staged root's dev/kmsg).
         @Option(name: .long, help: .hidden)
-        var kernelLog: String = "/dev/kmsg"
+        var kernelLog: String?
 
         func run() throws {
             let report = StatusReport(host: options.host, kernelLogPath: kernelLog)

@@ -4,15 +4,29 @@ import Glibc
 #endif
 
 /// The machine a command looks at: sysfs at one path, everything else under a root.
+///
+/// This is the one place that decides where each fact about the machine comes from.
+/// With the root `/` they are this machine's: `/proc`, the running kernel (uname) and
+/// the kernel log (syslog(2)). With any other root the staged root stands for the whole
+/// machine and nothing is borrowed from this one: `ROOT/proc/cmdline`, `ROOT/proc/cpuinfo`,
+/// `ROOT/proc/PID/` for the processes, `ROOT/proc/sys/kernel/osrelease` for the kernel
+/// release (and so `ROOT/lib/modules/RELEASE`, looked up by `StagedModules`), and
+/// `ROOT/dev/kmsg`, read as a file of kmsg records, for the kernel log. What the staged
+/// root lacks is unknown, as on a machine without it. Device names are not a
+/// fact of the machine but a database: they come from this machine's pci.ids unless
+/// `--pci-ids` names another.
 struct Host {
     let root: InstallRoot
     let sysfs: Sysfs<CachingIO>
+    /// The pci.ids to name devices from; nil for the system's (`PCINames.databasePaths`).
+    let pciIDsPath: String?
 
-    init(root: InstallRoot, sysfsRoot: String) {
+    init(root: InstallRoot, sysfsRoot: String, pciIDsPath: String? = nil) {
         self.root = root
         var trimmed = sysfsRoot
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         sysfs = Sysfs(root: trimmed, io: CachingIO())
+        self.pciIDsPath = pciIDsPath
     }
 
     var configPath: String { root.resolve(Config.defaultPath) }
@@ -22,16 +36,14 @@ struct Host {
         try? PosixIO().read(root.resolve(absolute))
     }
 
-    /// A /proc file: a staged root's copy when it has one, else this machine's.
+    /// A /proc file: this machine's with the root /, else only the staged root's copy.
     func procFile(_ absolute: String) -> [UInt8]? {
-        if !root.isSystemRoot, let staged = file(absolute) { return staged }
-        return try? PosixIO().read(absolute)
+        file(absolute)
     }
 
-    /// Where the running processes are listed: a staged root's proc/ when it has one.
-    var procRoot: String {
-        !root.isSystemRoot && PosixIO().exists(root.resolve("/proc/1")) ? root.resolve("/proc") : "/proc"
-    }
+    /// Where the running processes are listed: /proc, or the staged root's proc/
+    /// (absent: no processes).
+    var procRoot: String { root.resolve("/proc") }
 
     /// The kernel command line, split into words.
     var cmdline: [String] {
@@ -45,6 +57,35 @@ struct Host {
             return line.split(separator: ":").last.map { $0.trimmingBlanks() }
         }
         return nil
+    }
+
+    /// Where a staged root keeps its kernel release, as the kernel has it.
+    static let releasePath = "/proc/sys/kernel/osrelease"
+
+    /// The release of the running kernel (`uname -r`): this machine's with the root /,
+    /// else the staged root's proc/sys/kernel/osrelease; nil when that is absent or empty.
+    var kernelRelease: String? {
+        if root.isSystemRoot {
+            var uts = utsname()
+            uname(&uts)
+            return withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        let release = procFile(Host.releasePath).map { String(decoding: $0, as: UTF8.self).trimmingNewlines() } ?? ""
+        // A '/' would take lib/modules/RELEASE out of lib/modules.
+        return release.isEmpty || release.contains("/") ? nil : release
+    }
+
+    /// The running kernel's module directory, ROOT/lib/modules/RELEASE; nil when the release is unknown.
+    var modulesDirectory: String? {
+        kernelRelease.map { root.resolve("/lib/modules/" + $0) }
+    }
+
+    /// The kernel log: /dev/kmsg (read through syslog(2)), or the staged root's dev/kmsg as a file.
+    var kernelLogPath: String { root.resolve("/dev/kmsg") }
+
+    /// Names for devices, from `--pci-ids` or the system's pci.ids. Reads the whole file: ask once.
+    func pciNames() -> PCINames {
+        PCINames(databasePaths: pciIDsPath.map { [$0] } ?? PCINames.databasePaths)
     }
 
     /// Modification time in seconds, or nil.

@@ -1,7 +1,7 @@
 import EarlybindCore
 import Glibc
 
-/// Vendor, device and class names as lspci shows them, from the system's pci.ids.
+/// Vendor, device and class names as lspci shows them, from the system's pci.ids (or another).
 final class PCINames {
     /// Where distributions install pci.ids: Debian's `pci.ids` package, then hwdata
     /// (Fedora, Arch), then the upstream default.
@@ -12,9 +12,10 @@ final class PCINames {
     private var products: [PCIID: String] = [:]
     private var classes: [UInt32: String?] = [:]
 
-    /// A missing or unreadable pci.ids only means numeric names, as with lspci.
-    init() {
-        database = Self.databasePaths.lazy.compactMap(Self.readWhole).first.map(PCIIDDatabase.init(text:))
+    /// The first of `databasePaths` that can be read; a missing or unreadable pci.ids
+    /// only means numeric names, as with lspci.
+    init(databasePaths: [String] = PCINames.databasePaths) {
+        database = databasePaths.lazy.compactMap(Self.readWhole).first.map(PCIIDDatabase.init(text:))
     }
 
     /// The class name of the 16-bit class and subclass, e.g. "VGA compatible controller".

@@ -39,7 +39,8 @@ struct StatusReport {
     /// ID selectors of the config that match no device.
     let unmatchedIDs: [String]
 
-    init(host: Host, kernelLogPath: String) {
+    /// `kernelLogPath` replaces the host's kernel log (`Host.kernelLogPath`).
+    init(host: Host, kernelLogPath: String? = nil) {
         self.host = host
         inventory = Inventory(host)
         cmdline = host.cmdline
@@ -47,18 +48,25 @@ struct StatusReport {
         firmwareTable = cpuVendor == "AuthenticAMD" ? "IVRS" : "DMAR"
         firmwareTablePresent = host.sysfs.io.exists(host.sysfs.root + "/firmware/acpi/tables/" + firmwareTable)
 
-        var uts = utsname()
-        uname(&uts)
-        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let modulesDirectory = host.root.resolve("/lib/modules/" + release)
-        let haveModules = PosixIO().exists(modulesDirectory)
-        modulesNote = haveModules ? nil : "no \(modulesDirectory): cannot tell built-in from missing modules"
-        let loader = KmodLoader(modulesDirectory: modulesDirectory)
+        let modulesDirectory = host.modulesDirectory
+        let haveModules = modulesDirectory.map(PosixIO().exists) ?? false
+        if let modulesDirectory {
+            modulesNote = haveModules ? nil : "no \(modulesDirectory): cannot tell built-in from missing modules"
+        } else {
+            modulesNote = "no \(host.root.resolve(Host.releasePath)): cannot tell built-in from missing modules"
+        }
+        // A staged root's modules are looked up in that root alone, never this machine's.
+        let state: (String) -> ModuleState
+        if let modulesDirectory, !host.root.isSystemRoot {
+            state = StagedModules(root: host.root, modulesDirectory: modulesDirectory).state
+        } else {
+            state = KmodLoader(modulesDirectory: modulesDirectory).state
+        }
         moduleStates = StatusReport.modules.map { name in
             let module = host.sysfs.root + "/module/" + name
             if host.sysfs.io.exists(module + "/initstate") { return (name, "loaded") }
             if host.sysfs.io.exists(module) { return (name, "built_in") }
-            return (name, haveModules ? loader.state(name).code : "unknown")
+            return (name, haveModules ? state(name).code : "unknown")
         }
 
         let backend = Backend.current(host.root, manifest: (try? Manifest.load(root: host.root)) ?? nil)
@@ -74,7 +82,7 @@ struct StatusReport {
             guard let configTime, let imageTime = host.modificationTime(host.root.resolve(image)) else { return false }
             return imageTime < configTime
         }
-        kernelLog = KernelLogReader.earlybindLines(path: kernelLogPath)
+        kernelLog = KernelLogReader.earlybindLines(path: kernelLogPath ?? host.kernelLogPath)
 
         var loaded: (config: Config, text: [UInt8])? = nil
         var readError: String? = nil
@@ -83,7 +91,7 @@ struct StatusReport {
         configExists = loaded != nil
         configErrors = loaded?.config.errors.map(\.description) ?? []
 
-        let names = PCINames()
+        let names = host.pciNames()
         var views: [DeviceView] = []
         if let config = loaded?.config {
             let plan = BindPlan(entries: config.entries, sysfs: host.sysfs)
