@@ -47,6 +47,33 @@ debug_image() {
     bin=$saved
 }
 
+# shared_image NAME CONFIG [check] [debug]: $work/NAME.img for several scenarios, built
+# once per run by the first that asks: with vm_build_image, or debug_image with "debug";
+# with "check", check_image runs on it once. Every scenario sharing NAME must ask for
+# it with the same arguments, or the run stops.
+shared_image() {
+    local name=$1 config=$2 option check=0 debug=0 wanted
+    shift 2
+    wanted=$(printf '%s\n' "$config" "$@")
+    if [ -e "$work/$name.img" ]; then
+        if [ "$wanted" != "$(cat "$work/$name.shared")" ]; then
+            echo "boot-test: shared image $name asked for with other arguments than it was built with" >&2
+            exit 2
+        fi
+        return 0
+    fi
+    for option; do
+        case $option in
+        check) check=1 ;;
+        debug) debug=1 ;;
+        *) echo "boot-test: shared_image $name: unknown option '$option'" >&2; exit 2 ;;
+        esac
+    done
+    if [ "$debug" = 1 ]; then debug_image "$name" "$config"; else vm_build_image "$name" "$config"; fi
+    printf '%s\n' "$wanted" >"$work/$name.shared"
+    if [ "$check" = 1 ]; then check_image "$name"; fi
+}
+
 # boot NAME IMAGE EXTRA_CMDLINE: vm_boot; when the VM does not reach the report script,
 # one failure with the console's tail.
 boot() {
