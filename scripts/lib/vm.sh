@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2154
-# Shared by scripts/boot-test and scripts/demo: builds initramfs images from what
+# Shared by scripts/boot-test (its checks are in scripts/lib/boot-test.sh), scripts/demo,
+# scripts/deb-test and scripts/initramfs-size: builds initramfs images from what
 # `earlybind install --root` lays down in a staged root, and boots them in QEMU.
 # The caller sets (hence SC2154 off): bin (directory of the built binaries), work (scratch directory).
 # Never touches the host's boot files.
