@@ -155,19 +155,21 @@ public struct PosixIO: FileIO {
         }
     }
 
-    /// `mkdir` of each missing directory of `path`, like `mkdir -p`.
+    /// `mkdir` of each missing directory of `path`, like `mkdir -p`; a relative path stays relative.
     public func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
-        var current = ""
+        var current = path.utf8.first == ASCII.slash ? "/" : ""
         for component in path.utf8.split(separator: ASCII.slash) {
-            current += "/" + String(decoding: component, as: UTF8.self)
+            current += String(decoding: component, as: UTF8.self)
             if mkdir(current, mode) != 0 && eb_errno() != EEXIST { throw SystemError(.create, current, errno: eb_errno()) }
+            current += "/"
         }
     }
 }
 
-/// Everything before the last `/` of an absolute path (`/` for a file at the top).
+/// The directory a path names its file in: everything before the last `/`, `/` for a
+/// file at the top, `.` for a bare name.
 public func parentDirectory(_ path: String) -> String {
     let bytes = Array(path.utf8)
-    guard let slash = bytes.lastIndex(of: ASCII.slash), slash > 0 else { return "/" }
-    return String(decoding: bytes[0..<slash], as: UTF8.self)
+    guard let slash = bytes.lastIndex(of: ASCII.slash) else { return "." }
+    return slash == 0 ? "/" : String(decoding: bytes[0..<slash], as: UTF8.self)
 }

@@ -96,4 +96,25 @@ extension BootProgramTests {
         #expect(program.log.lines.last?.hasPrefix("earlybind: no boot report: could not create '\(tree.root)/run/earlybind': Not a directory") == true)
         #expect(tree.driver(of: "0000:03:00.0") == "vfio-pci")
     }
+
+    /// `--report` by hand with a relative path lands where it says, relative to the working directory.
+    @Test func aRelativeReportPathStaysRelative() throws {
+        #expect(parentDirectory("/run/earlybind/boot.json") == "/run/earlybind")
+        #expect(parentDirectory("/boot.json") == "/")
+        #expect(parentDirectory("boot.json") == ".")
+        #expect(parentDirectory("run/earlybind/boot.json") == "run/earlybind")
+        // The built binary, in its own working directory: tests run side by side in one process.
+        let tree = try FakeSysfs(Fixtures.gpuWithAudio)
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let process = Process()
+        process.executableURL = [bundle, bundle.deletingLastPathComponent()].map { $0.appending(path: "earlybind-boot") }
+            .first { FileManager.default.fileExists(atPath: $0.path) }
+        process.arguments = ["--sysfs", tree.root, "--config", "none.conf", "--cmdline", "none", "--log", "stderr",
+                             "--no-modules", "--report", "relative/run/earlybind/boot.json"]
+        process.currentDirectoryURL = URL(fileURLWithPath: tree.root)
+        process.standardError = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        #expect(FileManager.default.fileExists(atPath: tree.root + "/relative/run/earlybind/boot.json"))
+    }
 }

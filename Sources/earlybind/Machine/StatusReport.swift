@@ -35,6 +35,10 @@ struct StatusReport {
     let outdatedImages: [String]
     let images: [String]
     let kernelLog: [String]?
+    /// What this boot's binder recorded in /run/earlybind/boot.json; nil for an older boot or a lost /run.
+    let bootRecord: BootRecord?
+    /// Whether the config differs from the one that boot read; nil when either is unknown.
+    let configChangedSinceBoot: Bool?
     let devices: [DeviceView]
     /// ID selectors of the config that match no device.
     let unmatchedIDs: [String]
@@ -83,6 +87,8 @@ struct StatusReport {
             return imageTime < configTime
         }
         kernelLog = KernelLogReader.earlybindLines(path: kernelLogPath ?? host.kernelLogPath)
+        let record = BootRecord.load(host)
+        bootRecord = record
 
         var loaded: (config: Config, text: [UInt8])? = nil
         var readError: String? = nil
@@ -90,6 +96,11 @@ struct StatusReport {
         configReadError = readError
         configExists = loaded != nil
         configErrors = loaded?.config.errors.map(\.description) ?? []
+        if let booted = record?.configSHA256, let text = loaded?.text {
+            configChangedSinceBoot = booted != SHA256.hex(text)
+        } else {
+            configChangedSinceBoot = nil
+        }
 
         let names = host.pciNames()
         var views: [DeviceView] = []
@@ -102,7 +113,8 @@ struct StatusReport {
                 var view = DeviceView(device, names: names, configured: true)
                 view.problem = StatusReport.problem(decision, configHasErrors: !configErrors.isEmpty, context: (
                     off: cmdline.contains("earlybind=off"), installed: !hookPaths.isEmpty && !initTopPaths.isEmpty,
-                    outdated: !outdatedImages.isEmpty, log: kernelLog ?? []))
+                    outdated: !outdatedImages.isEmpty,
+                    atBoot: StatusReport.bootOutcome(decision.address, record: record, log: kernelLog ?? [])))
                 views.append(view)
             }
             unmatchedIDs = plan.unmatchedIDs.map(\.description)
@@ -120,21 +132,43 @@ struct StatusReport {
         return nil
     }
 
+    /// What the boot did to a device that kept it from vfio-pci, as a problem code and sentence.
+    enum BootOutcome {
+        case bindFailed(String)
+        case vfioUnavailable(String)
+    }
+
+    /// The device's outcome from the boot report; from its kernel-log line only when
+    /// there is no report (an older boot, a lost /run).
+    static func bootOutcome(_ address: PCIAddress, record: BootRecord?, log: [String]) -> BootOutcome? {
+        if let record {
+            guard let device = record.device(address.description) else { return nil }
+            if device.action == "failed" { return .bindFailed("at boot: " + device.message) }
+            if device.reason == LeaveReason.vfioUnavailable("").code { return .vfioUnavailable("at boot: " + device.message) }
+            return nil
+        }
+        let subject = "earlybind: " + address.description + " "
+        guard let line = log.last(where: { $0.hasPrefix(subject) }) else { return nil }
+        let text = "at boot: " + line.dropFirst("earlybind: ".count)
+        if line.contains(": not bound: ") || line.contains(": given back: ") { return .bindFailed(text) }
+        if line.contains(": left alone: vfio-pci is not available") { return .vfioUnavailable(text) }
+        return nil
+    }
+
     /// Why a configured device is not on vfio-pci, or nil when it is.
     static func problem(
         _ decision: Decision, configHasErrors: Bool,
-        context: (off: Bool, installed: Bool, outdated: Bool, log: [String])
+        context: (off: Bool, installed: Bool, outdated: Bool, atBoot: BootOutcome?)
     ) -> (code: String, message: String)? {
         if let device = decision.device, device.driver == .vfioPCI { return nil }
         if case .leave(let reason) = decision.action { return (reason.code, reason.description) }
         if configHasErrors { return ("config_invalid", "the config has errors, so nothing is bound at boot") }
         if context.off { return ("earlybind_off", "earlybind=off is on this boot's kernel command line") }
         if !context.installed { return ("not_installed", "earlybind is not installed: run 'earlybind install'") }
-        let subject = "earlybind: " + decision.address.description + " "
-        if let line = context.log.last(where: { $0.hasPrefix(subject) }) {
-            let text = "at boot: " + line.dropFirst("earlybind: ".count)
-            if line.contains(": not bound: ") || line.contains(": given back: ") { return ("bind_failed", text) }
-            if line.contains(": left alone: vfio-pci is not available") { return ("vfio_unavailable", text) }
+        switch context.atBoot {
+        case .bindFailed(let text): return ("bind_failed", text)
+        case .vfioUnavailable(let text): return ("vfio_unavailable", text)
+        case nil: break
         }
         if context.outdated {
             return ("initramfs_outdated", "the config is newer than the initramfs: run 'earlybind install' and reboot")
@@ -185,6 +219,18 @@ struct StatusReport {
             ("devices", .array(devices.map(\.json))),
             ("unmatched_ids", .array(unmatchedIDs.map(JSON.string))),
             ("kernel_log", kernelLog.map { .array($0.map(JSON.string)) } ?? .null),
+            ("boot_report", bootRecord.map { record in
+                .object([
+                    ("path", .string(BootReport.defaultPath)),
+                    ("version", .string(record.version)),
+                    ("skipped", .optional(record.skipped)),
+                    ("config_changed", configChangedSinceBoot.map(JSON.bool) ?? .null),
+                    ("devices", .array(record.devices.map { device in
+                        .object([("address", .string(device.address)), ("action", .string(device.action)),
+                                 ("reason", .optional(device.reason)), ("message", .string(device.message))])
+                    })),
+                ])
+            } ?? .null),
         ])
     }
 
@@ -251,7 +297,15 @@ struct StatusReport {
             let verdict = view.problem.map { "not on vfio-pci [\($0.code)]: \($0.message)" } ?? "on vfio-pci: ready"
             lines += wrapped(verdict, indent: "    ", continuation: "      ")
         }
-        if let kernelLog {
+        if let record = bootRecord {
+            lines.append("boot report")
+            row("file", BootReport.defaultPath + " (earlybind " + record.version + ")")
+            if let skipped = record.skipped { row("skipped", skipped) }
+            if configChangedSinceBoot == true {
+                row("note", "the config has changed since this boot: run 'earlybind install' and reboot")
+            }
+            lines += record.devices.flatMap { wrapped($0.message, indent: "  ", continuation: "      ") }
+        } else if let kernelLog {
             lines.append("boot log")
             lines += kernelLog.isEmpty ? ["  no earlybind lines in this boot's kernel log"]
                 : kernelLog.flatMap { wrapped($0, indent: "  ", continuation: "      ") }
