@@ -127,7 +127,7 @@ public struct PosixIO: FileIO {
     /// temporary file is removed on failure. Never follows a symlink at `path` itself
     /// (rename replaces the link); the caller vouches for the directories above it.
     public func replaceFile(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SystemError) {
-        let temporary = path + ".earlybind-new"
+        let temporary = path + ".earlybind-new"  // uninstall removes one a kill left behind
         _ = unlink(temporary)
         let fd = eb_open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
         if fd < 0 { throw SystemError(.create, temporary, errno: eb_errno()) }

@@ -109,6 +109,21 @@ expect_log() { # NAME TEXT
     fi
 }
 
+# expect_report NAME KEY VALUE: KEY of the boot report is VALUE (Python's spelling: None for null).
+# KEY is a top-level key, or ADDRESS.FIELD of one device.
+expect_report() {
+    local got
+    got=$(vm_report "$1" | python3 -c '
+import json, sys
+report, key = json.load(sys.stdin), sys.argv[1]
+if key.startswith("0000:"):
+    address, field = key.rsplit(".", 1)
+    print(next((d[field] for d in report["devices"] if d["address"] == address), "(no such device)"))
+else:
+    print(report[key])' "$2" 2>/dev/null) || got="(no report)"
+    if [ "$got" = "$3" ]; then pass "$1: boot report $2 is $3"; else fail "$1: boot report $2 is '$got', expected '$3'"; fi
+}
+
 expect_log_count() { # NAME TEXT COUNT
     local count
     count=$(vm_log "$1" | grep -cF "$2" || true)

@@ -126,3 +126,8 @@ vm_devices() {
 vm_log() {
     sed -n 's/^EBTEST log //p' "$work/$1.console" | tr -d '\r'
 }
+
+# vm_report NAME: the boot report (/run/earlybind/boot.json) of that boot, or nothing.
+vm_report() {
+    sed -n 's/^EBTEST report //p' "$work/$1.console" | tr -d '\r'
+}

@@ -61,49 +61,16 @@ struct FileWriter {
         return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
     }
 
-    /// Where a new version of `path` is written before it is renamed over it.
+    /// Where a new version of `path` is written before it is renamed over it (the core's replaceFile).
     static func temporaryPath(_ path: String) -> String { path + ".earlybind-new" }
 
-    /// `path` must lie under `root`.
+    /// `path` must lie under `root`. The write itself is the core's, the one the boot
+    /// binder's report uses too: a temporary file beside it, fsync, rename.
     func write(_ path: String, _ bytes: [UInt8], mode: mode_t, under root: String) throws {
-        let directory = String(path[..<path.lastIndex(of: "/")!])
-        try makeDirectories(directory, under: root)
+        try makeDirectories(parentDirectory(path), under: root)
         if isSymlink(path) {
             throw InstallError("refusing to write '\(path)': it is a symlink")
         }
-        let temporary = FileWriter.temporaryPath(path)
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        if fd < 0 { throw InstallError.couldNot("create", temporary, errno: errno) }
-        var failure: String? = nil
-        var offset = 0
-        while offset < bytes.count && failure == nil {
-            let written = retryingInterrupts { bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
-            if written < 0 {
-                failure = "could not write '\(temporary)': \(errorText(errno))"
-            } else {
-                offset += written
-            }
-        }
-        if failure == nil && fchmod(fd, mode) != 0 { failure = "could not chmod '\(temporary)': \(errorText(errno))" }
-        if failure == nil && fsync(fd) != 0 { failure = "could not sync '\(temporary)': \(errorText(errno))" }
-        close(fd)
-        if failure == nil && rename(temporary, path) != 0 {
-            failure = "could not rename '\(temporary)' to '\(path)': \(errorText(errno))"
-        }
-        if let failure {
-            unlink(temporary)
-            throw InstallError(failure)
-        }
-        syncDirectory(directory)
-    }
-
-    /// Makes the rename itself durable.
-    private func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
-        }
+        do { try PosixIO().replaceFile(path, bytes, mode: mode) } catch { throw InstallError(error) }
     }
 }
