@@ -54,20 +54,25 @@ public protocol ModuleLoader {
 /// does not want it.
 public final class KmodLoader: ModuleLoader {
     private let modulesDirectory: String?
+    private let configDirectories: [String]?
     /// Created on first use: `kmod_new` reads every modprobe.d file, work a boot with nothing to bind skips.
     private var context: OpaquePointer? = nil
 
-    /// Uses `modulesDirectory` (default `/lib/modules/$(uname -r)`) and the default configuration directories.
-    public init(modulesDirectory: String? = nil) {
+    /// Uses `modulesDirectory` (default `/lib/modules/$(uname -r)`) and `configDirectories`
+    /// (default libkmod's: /etc/modprobe.d, /run/modprobe.d, /usr/local/lib/modprobe.d, /lib/modprobe.d).
+    public init(modulesDirectory: String? = nil, configDirectories: [String]? = nil) {
         self.modulesDirectory = modulesDirectory
+        self.configDirectories = configDirectories
     }
 
     deinit {
         if let context { kmod_unref(context) }
     }
 
-    /// Where a module stands, without loading anything.
-    public func state(_ name: String) -> ModuleState {
+    /// Where a module stands, without loading anything. `ignoringRunningKernel` is for a
+    /// staged root: libkmod answers loaded from this machine's /sys/module, which says
+    /// nothing of that root, so a module it lists is only built in, not loaded, or missing.
+    public func state(_ name: String, ignoringRunningKernel: Bool = false) -> ModuleState {
         guard let context = openContext() else { return .unknown }
         var list: OpaquePointer? = nil
         if kmod_module_new_from_lookup(context, name, &list) < 0 { return .notFound }
@@ -77,13 +82,23 @@ public final class KmodLoader: ModuleLoader {
         defer { kmod_module_unref(module) }
         switch kmod_module_get_initstate(module) {
         case Int32(KMOD_MODULE_BUILTIN.rawValue): return .builtIn
-        case Int32(KMOD_MODULE_LIVE.rawValue), Int32(KMOD_MODULE_COMING.rawValue): return .loaded
+        case Int32(KMOD_MODULE_LIVE.rawValue), Int32(KMOD_MODULE_COMING.rawValue) where !ignoringRunningKernel: return .loaded
         default: return kmod_module_get_path(module) == nil ? .notFound : .available
         }
     }
 
     private func openContext() -> OpaquePointer? {
-        if context == nil { context = modulesDirectory.map { kmod_new($0, nil) } ?? kmod_new(nil, nil) }
+        guard context == nil else { return context }
+        guard let configDirectories else {
+            context = modulesDirectory.map { kmod_new($0, nil) } ?? kmod_new(nil, nil)
+            return context
+        }
+        // kmod_new reads the configuration at once and keeps copies of the paths.
+        let paths: [UnsafeMutablePointer<CChar>?] = configDirectories.map { strdup($0) } + [nil]
+        defer { paths.forEach { free($0) } }
+        context = paths.map { UnsafePointer($0) }.withUnsafeBufferPointer { configs in
+            modulesDirectory.map { kmod_new($0, configs.baseAddress) } ?? kmod_new(nil, configs.baseAddress)
+        }
         return context
     }
 

@@ -54,7 +54,9 @@ extension BootProgramTests {
         #expect(none.report.skipped == nil && none.report.configSHA256 == nil && none.report.devices.isEmpty)
     }
 
-    @Test func theReportFileIsWholeJSONWithTheDocumentedKeys() throws {
+    /// Runs the boot program with `config` on the GPU-with-audio machine and saves its report.
+    func bootAndSave(config: String, prepare: (FakeSysfs) throws -> Void = { _ in }) throws
+        -> (program: BootProgram<SimulatedKernel, FakeModuleLoader, MemoryLog>, tree: FakeSysfs) {
         let tree = try FakeSysfs(Fixtures.gpuWithAudio)
         var options = BootOptions()
         options.sysfs = tree.root
@@ -62,10 +64,18 @@ extension BootProgramTests {
         options.cmdline = tree.root + "/cmdline"
         options.report = tree.root + "/run/earlybind/boot.json"
         try tree.write(options.cmdline, "quiet\n")
-        try tree.write(options.config, "03:00.0\nnvidia\n")
-        var program = BootProgram(options: options, io: SimulatedKernel(tree), loader: FakeModuleLoader(), log: MemoryLog())
+        try tree.write(options.config, config)
+        try prepare(tree)
+        var program = BootProgram(options: options, io: SimulatedKernel(tree),
+                                  loader: FakeModuleLoader(onLoad: { _ in try? tree.addDriver("vfio-pci") }), log: MemoryLog())
         program.run()
         program.saveReport()
+        return (program, tree)
+    }
+
+    @Test func theReportFileIsWholeJSONWithTheDocumentedKeys() throws {
+        let (program, _) = try bootAndSave(config: "03:00.0\nnvidia\n")
+        let options = program.options
         let data = try Data(contentsOf: URL(fileURLWithPath: options.report))
         let object = try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(Set(object.keys) == ["format", "version", "config_sha256", "skipped", "config_errors", "unmatched_ids", "devices"])
@@ -79,20 +89,8 @@ extension BootProgramTests {
     }
 
     @Test func anUnwritableReportIsLoggedAndChangesNothingElse() throws {
-        let tree = try FakeSysfs(Fixtures.gpuWithAudio)
-        var options = BootOptions()
-        options.sysfs = tree.root
-        options.config = tree.root + "/earlybind.conf"
-        options.cmdline = tree.root + "/cmdline"
         // A file where the report's directory should be.
-        try tree.write(tree.root + "/run", "not a directory")
-        options.report = tree.root + "/run/earlybind/boot.json"
-        try tree.write(options.config, "03:00.0\n")
-        let kernel = SimulatedKernel(tree)
-        var program = BootProgram(options: options, io: kernel, loader: FakeModuleLoader(onLoad: { _ in try? tree.addDriver("vfio-pci") }),
-                                  log: MemoryLog())
-        program.run()
-        program.saveReport()
+        let (program, tree) = try bootAndSave(config: "03:00.0\n") { try $0.write($0.root + "/run", "not a directory") }
         #expect(program.log.lines.last?.hasPrefix("earlybind: no boot report: could not create '\(tree.root)/run/earlybind': Not a directory") == true)
         #expect(tree.driver(of: "0000:03:00.0") == "vfio-pci")
     }

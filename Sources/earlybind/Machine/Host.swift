@@ -10,7 +10,7 @@ import Glibc
 /// the kernel log (syslog(2)). With any other root the staged root stands for the whole
 /// machine and nothing is borrowed from this one: `ROOT/proc/cmdline`, `ROOT/proc/cpuinfo`,
 /// `ROOT/proc/PID/` for the processes, `ROOT/proc/sys/kernel/osrelease` for the kernel
-/// release (and so `ROOT/lib/modules/RELEASE`, looked up by `StagedModules`), and
+/// release (and so `ROOT/lib/modules/RELEASE`, looked up by `KmodLoader` in that root alone), and
 /// `ROOT/dev/kmsg`, read as a file of kmsg records, for the kernel log. What the staged
 /// root lacks is unknown, as on a machine without it. Device names are not a
 /// fact of the machine but a database: they come from this machine's pci.ids unless
@@ -78,6 +78,13 @@ struct Host {
     /// The running kernel's module directory, ROOT/lib/modules/RELEASE; nil when the release is unknown.
     var modulesDirectory: String? {
         kernelRelease.map { root.resolve("/lib/modules/" + $0) }
+    }
+
+    /// libkmod's configuration directories for the root: its defaults under a staged root,
+    /// nil (libkmod's own) for this machine.
+    var modprobeDirectories: [String]? {
+        guard !root.isSystemRoot else { return nil }
+        return ["/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d", "/lib/modprobe.d"].map(root.resolve)
     }
 
     /// The kernel log: /dev/kmsg (read through syslog(2)), or the staged root's dev/kmsg as a file.

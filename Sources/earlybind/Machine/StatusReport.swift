@@ -60,12 +60,8 @@ struct StatusReport {
             modulesNote = "no \(host.root.resolve(Host.releasePath)): cannot tell built-in from missing modules"
         }
         // A staged root's modules are looked up in that root alone, never this machine's.
-        let state: (String) -> ModuleState
-        if let modulesDirectory, !host.root.isSystemRoot {
-            state = StagedModules(root: host.root, modulesDirectory: modulesDirectory).state
-        } else {
-            state = KmodLoader(modulesDirectory: modulesDirectory).state
-        }
+        let loader = KmodLoader(modulesDirectory: modulesDirectory, configDirectories: host.modprobeDirectories)
+        let state = { (name: String) in loader.state(name, ignoringRunningKernel: !host.root.isSystemRoot) }
         moduleStates = StatusReport.modules.map { name in
             let module = host.sysfs.root + "/module/" + name
             if host.sysfs.io.exists(module + "/initstate") { return (name, "loaded") }
