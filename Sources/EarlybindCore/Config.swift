@@ -42,6 +42,8 @@ public struct Config: Sendable {
     ///     vvvv:dddd [force]
     public static func parse(_ text: [UInt8], file: String) -> Config {
         var config = Config(entries: [], errors: [])
+        // The first line that expects an ID at each address: another ID there later is a contradiction.
+        var expectations = AddressMap<(line: Int, id: PCIID)>()
         var lineNumber = 0
         for rawLine in text.split(separator: ASCII.newline, omittingEmptySubsequences: false) {
             lineNumber += 1
@@ -50,7 +52,16 @@ public struct Config: Sendable {
             let words = fields(content)
             if words.isEmpty { continue }
             do {
-                config.entries.append(try parseEntry(words, line: lineNumber))
+                let entry = try parseEntry(words, line: lineNumber)
+                if case .address(let address, let expected?) = entry.selector {
+                    if let earlier = expectations[address], earlier.id != expected {
+                        config.errors.append(ConfigError(file: file, line: lineNumber, message: address.description + " expects "
+                            + expected.description + ", line " + decimalString(earlier.line) + " expects " + earlier.id.description))
+                        continue
+                    }
+                    if expectations[address] == nil { expectations[address] = (lineNumber, expected) }
+                }
+                config.entries.append(entry)
             } catch {
                 config.errors.append(ConfigError(file: file, line: lineNumber, message: error.message))
             }

@@ -162,10 +162,26 @@ public struct PCIDevice: Sendable {
     }
 
     public var isHostBridge: Bool { subclass == 0x0600 }
+
+    /// A host bridge no driver has: AMD's "PCIe Dummy Host Bridge" (1022:1482 and kin)
+    /// shares the GPU's group on Zen boards. Since Linux 5.19 a group is claimed for a VM
+    /// when every member is driverless or on a driver that manages its own DMA
+    /// (vfio-pci, pci-stub, pcieport): such a bridge is neither taken nor in the way.
+    public var isIdleHostBridge: Bool { isHostBridge && driver == nil }
+
+    /// Never handed to vfio-pci: a PCI bridge, or a host bridge without a driver. The
+    /// rest of its group can still go to a VM.
+    public var staysWithHost: Bool { isBridge || isIdleHostBridge }
     public var isDisplay: Bool { baseClass == 0x03 }
+
+    /// A function a graphics card carries beside its GPU: HDMI/DP audio (0403), USB (0c03),
+    /// a USB-C controller (0c80, serial bus).
+    public var isGPUCompanion: Bool { subclass == 0x0403 || subclass == 0x0c03 || subclass == 0x0c80 }
 
     /// What makes this device too important to take from the host along with its group, if anything.
     public var hostCriticalKind: HostCriticalKind? {
+        if isIdleHostBridge { return nil }
+        // Intel's EDAC drivers bind 00:00.0: a host bridge with a driver is the host's.
         if isHostBridge { return .hostBridge }
         switch baseClass {
         case 0x01: return .storage

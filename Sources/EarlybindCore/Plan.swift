@@ -4,6 +4,8 @@ public enum LeaveReason: Sendable {
     case hardwareChanged(expected: PCIID)
     case unreadable(String)
     case bridge
+    /// A host bridge without a driver: it stays, and does not hold its group back.
+    case idleHostBridge
     case noIOMMUGroup
     case bootVGA
     case groupHoldsBootVGA(group: Int, member: PCIAddress)
@@ -20,6 +22,7 @@ public enum LeaveReason: Sendable {
         case .hardwareChanged: return "hardware_changed"
         case .unreadable: return "unreadable"
         case .bridge: return "bridge"
+        case .idleHostBridge: return "idle_host_bridge"
         case .noIOMMUGroup: return "no_iommu_group"
         case .bootVGA: return "boot_vga"
         case .groupHoldsBootVGA: return "group_holds_boot_vga"
@@ -41,6 +44,8 @@ public enum LeaveReason: Sendable {
             return cause
         case .bridge:
             return "PCI bridge: bridges are never bound"
+        case .idleHostBridge:
+            return "host bridge without a driver: it stays with the host and does not keep its group from a VM"
         case .noIOMMUGroup:
             return "no IOMMU group (is the IOMMU on? intel_iommu=on on Intel)"
         case .bootVGA:
@@ -131,8 +136,8 @@ public struct BindPlan: Sendable {
         var decided = refused
         for address in requests.keys where decided[address] == nil {
             let device = requests[address]!.device
-            if device.isBridge {
-                decided[address] = Decision(address: address, device: device, action: .leave(.bridge))
+            if device.staysWithHost {
+                decided[address] = Decision(address: address, device: device, action: .leave(device.isBridge ? .bridge : .idleHostBridge))
                 continue
             }
             guard let group = device.iommuGroup else {
@@ -157,7 +162,7 @@ public struct BindPlan: Sendable {
         if let vga = members.first(where: { $0.isBootVGA }) {
             return .groupHoldsBootVGA(group: group, member: vga.address)
         }
-        let endpoints = members.filter { !$0.isBridge }
+        let endpoints = members.filter { !$0.staysWithHost }
         var firstCritical: (kind: HostCriticalKind, address: PCIAddress)? = nil
         var onlyDrivesAndNICs = true
         var allRequested = true
@@ -211,7 +216,7 @@ public struct BindPlan: Sendable {
         }
 
         var result: [Decision] = []
-        for member in members where !member.isBridge && refused[member.address] == nil {
+        for member in members where !member.staysWithHost && refused[member.address] == nil {
             let action: PlanAction
             switch groupRefusal {
             case .groupHoldsBootVGA(_, let vga) where vga == member.address:

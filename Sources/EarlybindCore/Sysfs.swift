@@ -119,6 +119,17 @@ public struct Sysfs<IO: FileIO> {
         return result.sorted()
     }
 
+    /// The bridges above the device, nearest first, from where its `bus/pci/devices` link
+    /// points (`../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0`).
+    public func upstreamBridges(of address: PCIAddress) -> [PCIAddress] {
+        guard let target = try? io.readLink(devicePath(address)) else { return [] }
+        var chain: [PCIAddress] = []
+        for component in target.split(separator: ASCII.slash) {
+            if let bridge = PCIAddress(parsing: component), bridge != address { chain.append(bridge) }
+        }
+        return chain.reversed()
+    }
+
     /// The driver bound to the device now, from its `driver` link.
     public func driver(of address: PCIAddress) -> DriverName? {
         guard let target = try? io.readLink(devicePath(address) + "/driver") else { return nil }

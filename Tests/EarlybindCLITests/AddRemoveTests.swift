@@ -36,7 +36,7 @@ import Testing
         let refused = try machine.run(["add", "00:01.0"])
         #expect(refused.status == 1)
         #expect(refused.errors.contains("0000:00:01.0 is the boot GPU: the host would lose its console"))
-        #expect(refused.errors.contains("nothing was changed; --force takes the devices anyway"))
+        #expect(refused.errors.contains("nothing was changed; --force would take them anyway, and at the next boot the host would lose its console on 0000:00:01.0"))
         #expect(try machine.read("/etc/earlybind.conf") == header)
 
         let forced = try machine.run(["add", "00:01.0", "--force"])
@@ -62,6 +62,73 @@ import Testing
         #expect(result.errors.contains("IOMMU group 7 also holds storage 0000:00:1f.2: the host needs it"))
         let chipset = try FakeMachine(Fixtures.chipsetGroup)
         #expect(try chipset.run(["add", "00:1f.3"]).errors.contains("IOMMU group 8 also holds chipset bridge 0000:00:1f.0"))
+    }
+
+    /// A 4-port BCM5719 alone in its group: one port named brings the others, and they count as asked for.
+    @Test func onePortOfAMultiPortNICTakesTheCard() throws {
+        let ports = (0..<4).map { FakeDevice("0000:06:00.\($0)", id: "14e4:1657", class: "020000", group: 31, driver: "tg3") }
+        let machine = try FakeMachine(Fixtures.gpuWithAudio + ports, config: header)
+        let result = try machine.run(["add", "06:00.0"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(try machine.read("/etc/earlybind.conf").split(separator: "\n").filter { $0.hasPrefix("0000:06:00.") }.count == 4)
+    }
+
+    /// --force writes force only where a rule needed it, and its warning names every host device it takes.
+    @Test func forceIsWrittenOnlyWhereARuleNeedsIt() throws {
+        let plain = try FakeMachine(Fixtures.gpuWithAudio, config: header)
+        #expect(try plain.run(["add", "03:00.0", "--force"]).status == 0)
+        #expect(!(try plain.read("/etc/earlybind.conf")).contains("force  #"))
+
+        let chipset = try FakeMachine(Fixtures.chipsetGroup, config: header)
+        let refused = try chipset.run(["add", "00:1f.3"])
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("at the next boot the host would lose chipset bridge 0000:00:1f.0"))
+        let forced = try chipset.run(["add", "00:1f.3", "--force"])
+        #expect(forced.status == 0)
+        // Warnings are wrapped at 80 columns.
+        let warning = forced.errors.replacingOccurrences(of: "\n  ", with: " ")
+        #expect(warning.contains("warning: --force overrides: IOMMU group 8 also holds chipset bridge 0000:00:1f.0"))
+        #expect(warning.contains("the host loses chipset bridge 0000:00:1f.0"))
+        let config = try chipset.read("/etc/earlybind.conf")
+        #expect(config.contains("0000:00:1f.3 ") && config.split(separator: "\n").filter { $0.contains(" force  #") }.count
+            == config.split(separator: "\n").filter { $0.hasPrefix("0000:00:1f.") }.count)
+    }
+
+    /// The devices `add --dry-run` would configure.
+    func taken(_ machine: FakeMachine, _ selector: String) throws -> [String] {
+        let result = try machine.run(["add", "--dry-run", selector])
+        #expect(result.status == 0, "\(result.errors)")
+        return result.lines.filter { $0.hasPrefix("  0000:") }.map { String($0.dropFirst(2).prefix(12)) }
+    }
+
+    /// Only a GPU brings the other functions of its slot, and only those of its own vendor.
+    @Test func slotMatesComeAlongOnlyForAGPUOfTheSameVendor() throws {
+        let x570 = [
+            FakeDevice("0000:0e:00.0", id: "1022:148a", class: "130000", group: 24),
+            FakeDevice("0000:0e:00.1", id: "1022:1486", class: "108000", group: 25, driver: "ccp"),
+            FakeDevice("0000:0e:00.3", id: "1022:149c", class: "0c0330", group: 26, driver: "xhci_hcd"),
+            FakeDevice("0000:0e:00.4", id: "1022:1487", class: "040300", group: 27, driver: "snd_hda_intel"),
+        ]
+        let board = try FakeMachine(Fixtures.gpuWithAudio + x570)
+        #expect(try taken(board, "0e:00.3") == ["0000:0e:00.3"])
+
+        let apu = [
+            FakeDevice("0000:05:00.0", id: "1002:1636", class: "030000", group: 5, driver: "amdgpu"),
+            FakeDevice("0000:05:00.1", id: "1002:1637", class: "040300", group: 6, driver: "snd_hda_intel"),
+            FakeDevice("0000:05:00.3", id: "1022:1639", class: "0c0330", group: 7, driver: "xhci_hcd"),
+            FakeDevice("0000:05:00.6", id: "1022:15e3", class: "040300", group: 8, driver: "snd_hda_intel"),
+        ]
+        let laptop = try FakeMachine(Fixtures.gpuWithAudio + apu)
+        #expect(try taken(laptop, "05:00.0") == ["0000:05:00.0", "0000:05:00.1"])
+
+        let turing = [
+            FakeDevice("0000:06:00.0", id: "10de:1e87", class: "030000", group: 14, driver: "nvidia"),
+            FakeDevice("0000:06:00.1", id: "10de:10f8", class: "040300", group: 15, driver: "snd_hda_intel"),
+            FakeDevice("0000:06:00.2", id: "10de:1ad8", class: "0c0330", group: 16, driver: "xhci_hcd"),
+            FakeDevice("0000:06:00.3", id: "10de:1ad9", class: "0c8000", group: 17, driver: "nvidia-gpu"),
+        ]
+        let card = try FakeMachine(Fixtures.gpuWithAudio + turing)
+        #expect(try taken(card, "06:00.0") == ["0000:06:00.0", "0000:06:00.1", "0000:06:00.2", "0000:06:00.3"])
     }
 
     @Test func refusesADeviceWithoutGroupWhileIOMMUIsOn() throws {
@@ -136,10 +203,15 @@ import Testing
         for selector in ["00:1f.2", "8086:2922"] {
             let result = try sata.run(["add", selector])
             #expect(result.status == 1, "\(selector)")
-            #expect(result.errors.contains("IOMMU group 7 also holds storage 0000:00:1f.2: the host needs it"))
+            #expect(result.errors.contains("0000:00:1f.2 is a storage controller: the host needs it"))
         }
-        let hostBridge = try FakeMachine(Fixtures.gpuWithAudio)
-        #expect(try hostBridge.run(["add", "00:00.0"]).errors.contains("IOMMU group 0 also holds host bridge 0000:00:00.0"))
+        // A driverless host bridge is no selector; one with a driver is the host's.
+        let idle = try FakeMachine(Fixtures.gpuWithAudio).run(["add", "00:00.0"])
+        #expect(idle.status == 64)
+        #expect(idle.errors.contains("0000:00:00.0 is a host bridge without a driver: it stays with the host"))
+        let edac = try FakeMachine([FakeDevice("0000:00:00.0", id: "8086:3e30", class: "060000", group: 0, driver: "skx_edac")]
+            + Fixtures.gpuWithAudio.filter { $0.address != "0000:00:00.0" })
+        #expect(try edac.run(["add", "00:00.0"]).errors.contains("0000:00:00.0 is a host bridge: the host needs it"))
         let nvme = try FakeMachine(Fixtures.gpuWithAudio + [FakeDevice("0000:04:00.0", id: "144d:a808", class: "010802", group: 9, driver: "nvme")])
         #expect(try nvme.run(["add", "04:00.0"]).status == 0)
     }

@@ -140,7 +140,7 @@ import Testing
         let chipset = try FakeMachine(Fixtures.chipsetGroup, config: "00:1f.3\n")
         #expect(try status(chipset).devices["0000:00:1f.3"]?["problem"] as? String == "group_holds_chipset_bridge")
         let hostBridge = try FakeMachine([
-            FakeDevice("0000:00:00.0", id: "8086:29c0", class: "060000", group: 0),
+            FakeDevice("0000:00:00.0", id: "8086:29c0", class: "060000", group: 0, driver: "ie31200_edac"),
             FakeDevice("0000:00:02.0", id: "8086:3e92", class: "030000", group: 0, driver: "i915"),
         ], config: "00:02.0\n")
         #expect(try status(hostBridge).devices["0000:00:02.0"]?["problem"] as? String == "group_holds_host_bridge")

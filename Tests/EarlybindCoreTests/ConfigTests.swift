@@ -59,6 +59,15 @@ import Testing
         #expect(config.errors.map(\.description) == ["/etc/earlybind.conf:2: " + message])
     }
 
+    /// Two IDs for one address is the admin's contradiction, not changed hardware: both lines are named.
+    @Test func oneAddressWithTwoExpectedIDsIsAnError() {
+        let config = parse("01:00.0 10de:1b80\n01:00.1\n0000:01:00.0 10de:1b81\n01:00.0 10DE:1B80 force\n01:00.0\n")
+        #expect(config.errors.map(\.description) == [
+            "/etc/earlybind.conf:3: 0000:01:00.0 expects 10de:1b81, line 1 expects 10de:1b80",
+        ])
+        #expect(config.entries.map(\.line) == [1, 2, 4, 5])
+    }
+
     @Test func oneErrorPerBadLineAndGoodLinesStillParsed() {
         let config = parse("03:00.0\nbad\n04:00.0\n00:99.0\n")
         #expect(config.entries.count == 2)

@@ -95,14 +95,33 @@ import Testing
         #expect(try plan(devices, "04:00.0") == ["0000:04:00.0: bind"])
     }
 
+    /// A host bridge with a driver (Intel's EDAC drivers bind 00:00.0) is the host's: its group is refused.
     @Test func groupWithHostBridgeRefused() throws {
         let devices = [
-            FakeDevice("0000:00:00.0", id: "8086:29c0", class: "060000", group: 0),
+            FakeDevice("0000:00:00.0", id: "8086:29c0", class: "060000", group: 0, driver: "ie31200_edac"),
             FakeDevice("0000:00:02.0", id: "8086:3e92", class: "030000", group: 0, driver: "i915"),
         ]
         #expect(try plan(devices, "00:02.0 8086:3e92") == [
             "0000:00:00.0: leave: IOMMU group 0 also holds host bridge 0000:00:00.0 (add force to take it)",
             "0000:00:02.0: leave: IOMMU group 0 also holds host bridge 0000:00:00.0 (add force to take it)",
+        ])
+    }
+
+    /// AMD Zen: the GPU's group holds the CPU's driverless "PCIe Dummy Host Bridge" and the
+    /// GPP bridge. Neither is taken, and neither keeps the GPU and its audio from the VM.
+    @Test func aDriverlessHostBridgeNeitherBlocksNorIsTaken() throws {
+        let devices = [
+            FakeDevice("0000:00:03.0", id: "1022:1482", class: "060000", group: 2),
+            FakeDevice("0000:00:03.1", id: "1022:1483", class: "060400", group: 2, driver: "pcieport"),
+            FakeDevice("0000:0a:00.0", id: "10de:2206", class: "030000", group: 2, driver: "nvidia"),
+            FakeDevice("0000:0a:00.1", id: "10de:1aef", class: "040300", group: 2, driver: "snd_hda_intel"),
+        ]
+        #expect(try plan(devices, "0a:00.0 10de:2206\n0a:00.1 10de:1aef") == [
+            "0000:0a:00.0: bind",
+            "0000:0a:00.1: bind",
+        ])
+        #expect(try plan(devices, "00:03.0") == [
+            "0000:00:03.0: leave: host bridge without a driver: it stays with the host and does not keep its group from a VM",
         ])
     }
 

@@ -39,15 +39,12 @@ extension Earlybind {
             let selection = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: force)
             let configured = Configured(host: host)
             let refusals = AddSafety.refusals(selection, inventory: inventory, configured: configured.bound)
-            if !refusals.isEmpty {
-                if !force {
-                    throw SafetyRefusal(description: refusals.joined(separator: "\n")
-                        + "\nnothing was changed; --force takes the devices anyway")
-                }
-                for refusal in refusals {
-                    wrapped("warning: --force overrides: \(refusal)", indent: "", continuation: "  ").forEach(printError)
-                }
+            if !refusals.isEmpty && !force { throw SafetyRefusal(description: AddSafety.refusalMessage(refusals)) }
+            for warning in AddSafety.warnings(refusals) {
+                wrapped(warning, indent: "", continuation: "  ").forEach(printError)
             }
+            // Only the entries a rule refuses carry force: a forced entry is a standing exception.
+            let needsForce = Set(refusals.flatMap(\.forced))
             if !inventory.iommuEnabled {
                 wrapped("warning: the IOMMU is off, so group safety cannot be checked yet; run 'earlybind groups' once it is on",
                         indent: "", continuation: "  ").forEach(printError)
@@ -65,7 +62,8 @@ extension Earlybind {
                 }
                 let view = DeviceView(device, names: names, configured: existing != nil)
                 view.lines().forEach { print($0) }
-                let entry = device.address.description + " " + device.id.description + (force ? " force" : "")
+                let forced = needsForce.contains(device.address)
+                let entry = device.address.description + " " + device.id.description + (forced ? " force" : "")
                 guard let existing else {
                     editor.append(entry + "  # " + view.className + ": " + view.product)
                     added += 1
@@ -74,7 +72,7 @@ extension Earlybind {
                 // An entry that expects other hardware, or lacks the force now asked for, is brought up to date.
                 var stale = false
                 if case .address(_, let expected?) = existing.selector, expected != device.id { stale = true }
-                if force && !existing.force { stale = true }
+                if forced && !existing.force { stale = true }
                 if stale {
                     editor.replaceEntry(line: existing.line, with: entry)
                     print("    line \(existing.line) updated: \(entry)")

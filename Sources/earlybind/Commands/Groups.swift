@@ -33,7 +33,7 @@ extension Earlybind {
                 let refusal = inventory.refusal(ofGroup: number)
                 let views = members.map { device in
                     DeviceView(device, names: names, configured: configured.contains(device.address),
-                               problem: device.isBridge ? nil : refusal.map { ($0.code, $0.description) })
+                               problem: device.staysWithHost ? nil : refusal.map { ($0.code, $0.description) })
                 }
                 groups.append((number, refusal, views))
             }
@@ -44,8 +44,8 @@ extension Earlybind {
                     ("groups", .array(groups.map { group in
                         .object([
                             ("group", .int(group.number)),
-                            ("passable", .bool(group.refusal == nil && group.devices.contains { !$0.device.isBridge })),
-                            ("reason", .optional(group.refusal?.code ?? (group.devices.contains { !$0.device.isBridge } ? nil : "only_bridges"))),
+                            ("passable", .bool(group.refusal == nil && group.devices.contains { !$0.device.staysWithHost })),
+                            ("reason", .optional(group.refusal?.code ?? (group.devices.contains { !$0.device.staysWithHost } ? nil : "only_bridges"))),
                             ("devices", .array(group.devices.map(\.json))),
                         ])
                     })),
@@ -60,7 +60,7 @@ extension Earlybind {
             var output: [String] = []
             for group in groups {
                 let verdict: String
-                if !group.devices.contains(where: { !$0.device.isBridge }) {
+                if !group.devices.contains(where: { !$0.device.staysWithHost }) {
                     verdict = "only bridges"
                 } else if let refusal = group.refusal {
                     verdict = "not passable: " + refusal.description.replacingAll(" (add force to take it)", with: "")

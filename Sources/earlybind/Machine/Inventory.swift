@@ -10,6 +10,7 @@ struct Inventory {
 
     private let byAddress: [PCIAddress: PCIDevice]
     private let byGroup: [Int: [PCIDevice]]
+    private let sysfs: Sysfs<CachingIO>
 
     init(_ host: Host) {
         var problem: String? = nil
@@ -19,6 +20,7 @@ struct Inventory {
         }
         self.devices = devices
         self.problem = problem
+        sysfs = host.sysfs
         let listed = (try? host.sysfs.io.list(host.sysfs.root + "/kernel/iommu_groups")) ?? []
         groups = listed.compactMap { Int($0) }.sorted()
         byAddress = Dictionary(devices.map { ($0.address, $0) }) { first, _ in first }
@@ -42,14 +44,33 @@ struct Inventory {
         byGroup[group] ?? []
     }
 
-    /// Every endpoint of the device's group and every function of its slot: what is
-    /// passed together. Bridges are never among them.
+    /// Every endpoint of the device's group and, for a GPU, the other functions of its
+    /// card: what is passed together. Bridges are never among them.
     func passedTogether(with device: PCIDevice) -> [PCIDevice] {
-        let group = device.iommuGroup.map { members(of: $0) } ?? []
-        let slot = devices.filter { $0.address.sameSlot(as: device.address) }
-        var together = group
-        for mate in slot where !together.contains(where: { $0.address == mate.address }) { together.append(mate) }
-        return together.filter { !$0.isBridge }.sorted { $0.address < $1.address }
+        var together = device.iommuGroup.map { members(of: $0) } ?? []
+        for mate in card(of: device) where !together.contains(where: { $0.address == mate.address }) { together.append(mate) }
+        return together.filter { !$0.staysWithHost }.sorted { $0.address < $1.address }
+    }
+
+    /// A GPU's card: its display functions and their companions (HDMI audio 0403, USB 0c03,
+    /// USB-C controller 0c80) of the same PCI vendor — NVIDIA's and AMD's cards keep one
+    /// vendor across their functions, so an APU's iGPU (1002) leaves the board's USB and
+    /// audio (1022) in its slot alone. They share the GPU's slot or sit below the card's own
+    /// PCIe switch (Intel Arc's audio is on the next bus). Empty for any other device: there
+    /// the IOMMU group alone decides.
+    func card(of device: PCIDevice) -> [PCIDevice] {
+        guard device.isDisplay || device.isGPUCompanion else { return [] }
+        let vendor = device.id.vendor
+        // The card's switch: the bridges right above the device that carry its vendor.
+        let switchPorts = sysfs.upstreamBridges(of: device.address).prefix { byAddress[$0]?.id.vendor == vendor }
+        let top = switchPorts.last
+        let functions = devices.filter { candidate in
+            guard candidate.id.vendor == vendor, candidate.isDisplay || candidate.isGPUCompanion else { return false }
+            if candidate.address.sameSlot(as: device.address) { return true }
+            guard let top else { return false }
+            return sysfs.upstreamBridges(of: candidate.address).contains(top)
+        }
+        return functions.contains(where: \.isDisplay) ? functions : []
     }
 
     /// Why the group cannot be passed through as a whole, or nil when it can.

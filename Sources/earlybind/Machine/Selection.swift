@@ -26,9 +26,12 @@ struct Selection {
                 if device.isBridge {
                     throw ValidationError("\(address) is a PCI bridge: bridges stay with the host; name the devices behind it")
                 }
+                if device.isIdleHostBridge {
+                    throw ValidationError("\(address) is a host bridge without a driver: it stays with the host; name the devices of its group")
+                }
                 named.append(device)
             case .id(let id):
-                let matches = inventory.devices.filter { $0.id == id && !$0.isBridge && (includeBootVGA || !$0.isBootVGA) }
+                let matches = inventory.devices.filter { $0.id == id && !$0.staysWithHost && (includeBootVGA || !$0.isBootVGA) }
                 guard !matches.isEmpty else {
                     throw ValidationError("no PCI device has ID \(id)" + (inventory.devices.contains { $0.id == id } ? " except the boot VGA (use --force to take it)" : ""))
                 }
