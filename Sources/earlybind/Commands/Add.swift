@@ -7,15 +7,19 @@ extension Earlybind {
             abstract: "Configure devices to be bound to vfio-pci at boot.",
             discussion: """
                 Each SELECTOR is a PCI address (03:00.0 or 0000:03:00.0) or an ID \
-                (10de:1b02). An address brings the other functions of its slot and the \
-                other endpoints of its IOMMU group along: a VM gets a group whole. Each \
+                (10de:1b02). An address brings the other endpoints of its IOMMU group \
+                along (a VM gets a group whole) and, for a GPU, the audio, USB and USB-C \
+                functions of its card (same vendor, same slot or below the card's own \
+                switch). Each \
                 device is written to /etc/earlybind.conf by address with its current ID, \
                 so it is left alone if the hardware at that address changes. The \
                 admin's lines and comments are kept; the file is replaced atomically.
 
                 Refused unless --force: the boot GPU; taking the last display controller \
                 from the host; a group that also holds storage, network or a host \
-                bridge; a device without an IOMMU group while the IOMMU is on.
+                bridge with a driver; a device without an IOMMU group while the IOMMU is \
+                on. The refusal says what the host would lose; with --force only the \
+                refused entries are written with 'force'.
 
                 Then run 'earlybind install' to rebuild the initramfs, and reboot.
                 """
@@ -25,7 +29,7 @@ extension Earlybind {
 
         @OptionGroup var arguments: SelectorArguments
 
-        @Flag(name: .long, help: "Take the devices even where a safety rule refuses; recorded as 'force'.")
+        @Flag(name: .long, help: "Take the devices even where a safety rule refuses; the refused entries are recorded with 'force'.")
         var force = false
 
         @Flag(name: .long, help: "Show what would be added, and change nothing.")
