@@ -25,7 +25,8 @@ extension InstallTests {
         #expect(Set(changes(first)) == Set([Layout.bootBinaryPath, module + "/module-setup.sh", module + "/earlybind-pre-udev.sh",
                                             module + "/earlybind-run", Layout.dracutConfPath].map { $0 + " created" }))
         let setup = try read(module + "/module-setup.sh")
-        #expect(setup.contains("BOOT_BINARY='\(root)\(Layout.bootBinaryPath)'") && setup.contains("CONFIG='\(root)/etc/earlybind.conf'"))
+        #expect(setup.contains("BOOT_BINARY=\"$ROOT\"'\(Layout.bootBinaryPath)'") && setup.contains("CONFIG=\"$ROOT\"'/etc/earlybind.conf'"))
+        #expect(!setup.contains(root))
         #expect(setup.contains("inst_hook pre-udev 00"))
         #expect(try read(Layout.dracutConfPath).contains(#"add_dracutmodules+=" earlybind ""#))
         #expect(!exists(Layout.hookPath) && !exists(Layout.initTopPath))
@@ -69,11 +70,16 @@ extension InstallTests {
 
             """)
 
-        // build() with mkinitcpio's functions stubbed: what goes into the image.
-        let build = """
-            for f in add_binary add_file add_module add_runscript add_symlink warning; do eval "$f() { echo $f \\"\\$@\\"; }"; done
-            . '\(root + Layout.mkinitcpioInstallPath)'; build
+        // build() with mkinitcpio's functions stubbed: what goes into the image built from
+        // the staged root (EARLYBIND_ROOT), or from the target system itself, or neither.
+        let stubs = """
+            for f in add_binary add_file add_module add_runscript add_symlink warning error; do eval "$f() { echo $f \\"\\$@\\"; }"; done
             """
+        let build = stubs + "; EARLYBIND_ROOT='\(root)'; . '\(root + Layout.mkinitcpioInstallPath)'; build"
+        #expect(try bash(stubs + "; unset EARLYBIND_ROOT; . '\(root + Layout.mkinitcpioInstallPath)'; build") == "",
+                "without EARLYBIND_ROOT the hook reads the target system's /etc/earlybind.conf, which this machine lacks")
+        #expect(try bash(stubs + "; EARLYBIND_ROOT=relative; . '\(root + Layout.mkinitcpioInstallPath)'; build || echo $?")
+            == "error earlybind: EARLYBIND_ROOT='relative' is not an absolute path\n1\n")
         #expect(try bash(build) == """
             add_binary \(root)\(Layout.bootBinaryPath) /usr/lib/earlybind/earlybind-boot
             add_file \(root)/etc/earlybind.conf /etc/earlybind.conf

@@ -79,9 +79,14 @@ import Testing
         let shipped = try String(contentsOf: Self.repository.appending(path: "hooks/init-top-earlybind"), encoding: .utf8)
         #expect(try read("/etc/initramfs-tools/scripts/init-top/earlybind") == shipped)
         let hook = try read("/etc/initramfs-tools/hooks/earlybind")
-        #expect(hook.contains("BOOT_BINARY='\(root)/usr/local/lib/earlybind/earlybind-boot'\n"))
-        #expect(hook.contains("CONFIG='\(root)/etc/earlybind.conf'\n"))
+        // The target system's paths, as with dpkg --root: the staging directory is named nowhere.
+        #expect(hook.contains("BOOT_BINARY=\"$ROOT\"'/usr/local/lib/earlybind/earlybind-boot'\n"))
+        #expect(hook.contains("CONFIG=\"$ROOT\"'/etc/earlybind.conf'\n"))
+        #expect(hook.contains("ROOT=${EARLYBIND_ROOT:-}\n"))
         #expect(!hook.contains("@"))
+        for file in ["/etc/initramfs-tools/hooks/earlybind", "/etc/initramfs-tools/scripts/init-top/earlybind", "/etc/default/grub.d/earlybind.cfg"] {
+            #expect(!(try read(file)).contains(root), "\(file) names the staging root")
+        }
         let manifest = try #require(try Manifest.load(root: InstallRoot(root)!))
         #expect(manifest.files.map(\.path).sorted() == [
             "/etc/default/grub.d/earlybind.cfg", "/etc/initramfs-tools/hooks/earlybind",
@@ -113,7 +118,7 @@ import Testing
         // Reported once: a staged root's images are then the caller's to build.
         #expect(try installJSON()["rebuild_needed"] as? Bool == false)
         try write("/etc/earlybind.conf", "0000:04:00.0\n")
-        #expect(try earlybind(["install"]).output.contains("nothing was run): mkinitramfs -d \(root)/etc/initramfs-tools"))
+        #expect(try earlybind(["install"]).output.contains("nothing was run): EARLYBIND_ROOT=\(root) mkinitramfs -d \(root)/etc/initramfs-tools"))
     }
 
     @Test func createsACommentedConfigWhenThereIsNone() throws {

@@ -49,7 +49,8 @@ vm_add_test_files() {
 
 # vm_mkinitramfs NAME: builds $work/NAME.img from the staged root's conf dir.
 vm_mkinitramfs() {
-    if ! mkinitramfs -d "$work/$1/etc/initramfs-tools" -o "$work/$1.img" "$KVER" 2>"$work/$1.mkinitramfs.log"; then
+    # The hook reads earlybind's files from under the staged root it names.
+    if ! EARLYBIND_ROOT=$work/$1 mkinitramfs -d "$work/$1/etc/initramfs-tools" -o "$work/$1.img" "$KVER" 2>"$work/$1.mkinitramfs.log"; then
         cat "$work/$1.mkinitramfs.log" >&2
         return 1
     fi
@@ -79,7 +80,7 @@ vm_build_dracut_image() {
     mkdir -p "$base/modules.d/99earlybindtest"
     install -m 755 "$vm_testfiles/dracut-test-module-setup.sh" "$base/modules.d/99earlybindtest/module-setup.sh"
     install -m 755 "$vm_testfiles/init-premount-report" "$base/modules.d/99earlybindtest/report.sh"
-    if ! dracutbasedir=$base dracut --no-hostonly --conf /dev/null --confdir "$root/etc/dracut.conf.d" \
+    if ! EARLYBIND_ROOT=$root dracutbasedir=$base dracut --no-hostonly --conf /dev/null --confdir "$root/etc/dracut.conf.d" \
         --add earlybindtest --force "$work/$1.img" "$KVER" >"$work/$1.dracut.log" 2>&1; then
         tail -n 20 "$work/$1.dracut.log" >&2
         return 1

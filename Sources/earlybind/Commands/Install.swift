@@ -86,7 +86,7 @@ extension Earlybind {
                 return "the initramfs needs rebuilding: run '\(rebuild)'"
             } else if outcome.backend == .initramfsTools {
                 return "the initramfs needs rebuilding (--root is not /, so nothing was run): "
-                    + "mkinitramfs -d \(root.resolve(Layout.initramfsToolsDirectory)) -o IMAGE KERNEL"
+                    + "EARLYBIND_ROOT=\(root.path) mkinitramfs -d \(root.resolve(Layout.initramfsToolsDirectory)) -o IMAGE KERNEL"
             }
             return "the initramfs needs rebuilding (--root is not /, so nothing was run), as '\(rebuild)' would on that system"
         }

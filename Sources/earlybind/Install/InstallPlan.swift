@@ -170,7 +170,7 @@ struct InstallPlan {
             }
             planned.append(File(path: Layout.bootBinaryPath, content: boot, mode: 0o755, ownedByEarlybind: false, createOnly: false))
             planned += backend.scripts.map {
-                File(path: $0.path, content: Array(filledIn($0.text, root: root).utf8), mode: $0.mode, ownedByEarlybind: true, createOnly: false)
+                File(path: $0.path, content: Array(filledIn($0.text).utf8), mode: $0.mode, ownedByEarlybind: true, createOnly: false)
             }
         }
         if request.bootLoader { planned += try BootLoaderFlags(root: root).plannedFiles() }
@@ -191,13 +191,15 @@ struct InstallPlan {
         }
     }
 
-    /// A template with this root's paths filled in; the root was validated to be plain characters.
-    private static func filledIn(_ template: String, root: InstallRoot) -> String {
+    /// A template with the target system's paths filled in. As with `dpkg --root`, the
+    /// root is where the system lies now, not a part of it: no generated file names it
+    /// (an image built from a staged root gets it from EARLYBIND_ROOT instead).
+    private static func filledIn(_ template: String) -> String {
         template
-            .replacingAll("@BOOT_BINARY@", with: root.resolve(Layout.bootBinaryPath))
-            .replacingAll("@CONFIG@", with: root.resolve(Config.defaultPath))
-            .replacingAll("@RUNNER@", with: root.resolve(Layout.runnerPath))
-            .replacingAll("@UNIT@", with: root.resolve(Layout.unitPath))
+            .replacingAll("@BOOT_BINARY@", with: Layout.bootBinaryPath)
+            .replacingAll("@CONFIG@", with: Config.defaultPath)
+            .replacingAll("@RUNNER@", with: Layout.runnerPath)
+            .replacingAll("@UNIT@", with: Layout.unitPath)
     }
 
     /// What the initramfs is built from: every planned file but the boot loader's (the
