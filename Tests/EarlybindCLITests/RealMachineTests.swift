@@ -94,6 +94,25 @@ struct RealMachineCase: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// `parent=` puts a device below its upstream bridge, with every link resolving there.
+    @Test func parentPlacesTheDeviceBelowItsBridge() throws {
+        let spec = try String(contentsOfFile: Self.directory + "/arc-a310/devices", encoding: .utf8)
+        let tree = try FakeSysfs(try FakeDevice.parse(spec: spec))
+        let nested = "/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:04.0/0000:04:00.0"
+        #expect(FileManager.default.fileExists(atPath: tree.root + nested + "/vendor"))
+        let manager = FileManager.default
+        #expect(try manager.destinationOfSymbolicLink(atPath: tree.root + "/bus/pci/devices/0000:04:00.0") == "../../.." + nested)
+        let group = tree.root + nested + "/iommu_group"
+        #expect(URL(fileURLWithPath: group).resolvingSymlinksInPath().path == tree.root + "/kernel/iommu_groups/7")
+        #expect(URL(fileURLWithPath: tree.root + "/kernel/iommu_groups/7/devices/0000:04:00.0").resolvingSymlinksInPath().path
+            == tree.root + nested)
+        #expect(tree.driver(of: "0000:04:00.0") == "snd_hda_intel")
+        try tree.detach("0000:04:00.0")
+        try tree.attach("0000:04:00.0", to: "vfio-pci")
+        #expect(URL(fileURLWithPath: tree.root + nested + "/driver").resolvingSymlinksInPath().path == tree.root + "/bus/pci/drivers/vfio-pci")
+        #expect(throws: FakeSpecError.self) { try FakeDevice.parse(spec: "0000:01:00.0 10de:1b02 030000 1 - parent=0000:00:01.0\n") }
+    }
+
     func check(_ verdict: RealMachineCase) throws {
         let source = Self.directory + "/" + verdict.fixture
         let where_ = "\(verdict.fixture)/expected:\(verdict.line): add \(verdict.selector)"
