@@ -13,10 +13,14 @@ public struct FakeDevice: Sendable {
     public var bootVGA: Bool?
     /// Written into a 64-byte `config` file when set; without it the class tells bridges apart.
     public var headerType: UInt8?
+    /// The upstream bridge: the device's directory goes below the parent's, as the kernel lays
+    /// out a topology (`devices/pci0000:00/0000:00:01.0/0000:01:00.0`). Nil: directly below `pci0000:00`.
+    public var parent: String?
 
     public init(_ address: String, id: String, class classCode: String, group: Int?, driver: String? = nil,
-                hostDriver: String? = nil, bootVGA: Bool? = nil, headerType: UInt8? = nil) {
+                hostDriver: String? = nil, bootVGA: Bool? = nil, headerType: UInt8? = nil, parent: String? = nil) {
         self.address = address
+        self.parent = parent
         self.id = id
         self.classCode = classCode
         self.group = group
@@ -29,24 +33,31 @@ public struct FakeDevice: Sendable {
 
 extension FakeDevice {
     /// The devices of a spec in `scripts/fake-sysfs` format, one a line:
-    /// `ADDRESS VENDOR:DEVICE CLASS GROUP|- DRIVER|- [boot_vga]`, `#` starting a comment.
+    /// `ADDRESS VENDOR:DEVICE CLASS GROUP|- DRIVER|- [boot_vga] [parent=ADDRESS]`, `#` starting a comment.
     /// As that script does, a display device (class 03) gets a boot_vga file (1 when marked,
     /// else 0) and every device a config header: type 1 for a PCI-to-PCI bridge, else 0.
+    /// `parent=` places the device below its upstream bridge, which must come earlier.
     public static func parse(spec: String, file: String = "spec") throws -> [FakeDevice] {
         var devices: [FakeDevice] = []
         for (number, line) in spec.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let words = line.prefix { $0 != "#" }.split(whereSeparator: \.isWhitespace).map(String.init)
             if words.isEmpty { continue }
-            guard words.count == 5 || (words.count == 6 && words[5] == "boot_vga"), words[1].split(separator: ":").count == 2,
-                  words[3] == "-" || Int(words[3]) != nil
+            let extra = words.dropFirst(5)
+            let bootVGA = extra.contains("boot_vga")
+            let parents = extra.filter { $0.hasPrefix("parent=") }.map { String($0.dropFirst("parent=".count)) }
+            guard words.count >= 5, extra.count == (bootVGA ? 1 : 0) + parents.count, parents.count <= 1,
+                  extra.filter({ $0 == "boot_vga" }).count <= 1, words[1].split(separator: ":").count == 2,
+                  words[3] == "-" || Int(words[3]) != nil,
+                  parents.allSatisfy({ parent in devices.contains { $0.address == parent } })
             else {
-                throw FakeSpecError(description: "\(file):\(number + 1): expected ADDRESS VENDOR:DEVICE CLASS GROUP DRIVER [boot_vga]")
+                throw FakeSpecError(description: "\(file):\(number + 1): expected ADDRESS VENDOR:DEVICE CLASS GROUP DRIVER [boot_vga] [parent=ADDRESS] (a parent listed earlier)")
             }
             let classCode = words[2]
             let bridge = ["0604", "0607", "0609"].contains(String(classCode.prefix(4)))
             devices.append(FakeDevice(
                 words[0], id: words[1], class: classCode, group: Int(words[3]), driver: words[4] == "-" ? nil : words[4],
-                bootVGA: classCode.hasPrefix("03") ? words.count == 6 : nil, headerType: bridge ? 0x01 : 0x00))
+                bootVGA: classCode.hasPrefix("03") ? bootVGA : nil, headerType: bridge ? 0x01 : 0x00,
+                parent: parents.first))
         }
         return devices
     }
@@ -67,6 +78,8 @@ public struct FakeSpecError: Error, CustomStringConvertible {
 public final class FakeSysfs {
     public let root: String
     public private(set) var devices: [String: FakeDevice] = [:]
+    /// Each device's directory relative to `root`: `devices/pci0000:00/ADDRESS`, or below its parent's.
+    private var locations: [String: String] = [:]
 
     /// A tree of `devices` at `path` (which must not exist yet), or in a new temporary directory.
     public init(_ devices: [FakeDevice], drivers: [String] = ["vfio-pci"], at path: String? = nil) throws {
@@ -89,9 +102,22 @@ public final class FakeSysfs {
         try write(path + "/unbind", "")
     }
 
+    /// The device's directory relative to the root; a device not added yet is placed below `pci0000:00`.
+    private func location(of address: String) -> String {
+        locations[address] ?? "devices/pci0000:00/" + address
+    }
+
+    /// `../` once for each component of the location: from the device's directory back to the root.
+    private func climb(from location: String) -> String {
+        String(repeating: "../", count: location.split(separator: "/").count)
+    }
+
     public func add(_ device: FakeDevice) throws {
         devices[device.address] = device
-        let dir = root + "/devices/pci0000:00/" + device.address
+        let location = device.parent.map { self.location(of: $0) + "/" + device.address } ?? "devices/pci0000:00/" + device.address
+        locations[device.address] = location
+        let up = climb(from: location)
+        let dir = root + "/" + location
         try make(dir)
         let parts = device.id.split(separator: ":")
         try write(dir + "/vendor", "0x\(parts[0])\n")
@@ -104,12 +130,12 @@ public final class FakeSysfs {
             config[0x0e] = headerType
             try Data(config).write(to: URL(fileURLWithPath: dir + "/config"))
         }
-        try link(root + "/bus/pci/devices/" + device.address, to: "../../../devices/pci0000:00/" + device.address)
+        try link(root + "/bus/pci/devices/" + device.address, to: "../../../" + location)
         if let group = device.group {
             let groupDir = root + "/kernel/iommu_groups/\(group)/devices"
             try make(groupDir)
-            try link(groupDir + "/" + device.address, to: "../../../../devices/pci0000:00/" + device.address)
-            try link(dir + "/iommu_group", to: "../../../kernel/iommu_groups/\(group)")
+            try link(groupDir + "/" + device.address, to: "../../../../" + location)
+            try link(dir + "/iommu_group", to: up + "kernel/iommu_groups/\(group)")
         }
         if let driver = device.driver { try attach(device.address, to: driver) }
     }
@@ -120,15 +146,16 @@ public final class FakeSysfs {
 
     /// Links the device to a driver, as the kernel does on bind.
     public func attach(_ address: String, to driver: String) throws {
-        try link(root + "/devices/pci0000:00/" + address + "/driver", to: "../../../bus/pci/drivers/" + driver)
+        let location = location(of: address)
+        try link(root + "/" + location + "/driver", to: climb(from: location) + "bus/pci/drivers/" + driver)
     }
 
     public func detach(_ address: String) throws {
-        try FileManager.default.removeItem(atPath: root + "/devices/pci0000:00/" + address + "/driver")
+        try FileManager.default.removeItem(atPath: root + "/" + location(of: address) + "/driver")
     }
 
     public func driver(of address: String) -> String? {
-        let path = root + "/devices/pci0000:00/" + address + "/driver"
+        let path = root + "/" + location(of: address) + "/driver"
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { return nil }
         return String(target.split(separator: "/").last!)
     }
