@@ -12,7 +12,6 @@ struct RealMachineCase: Sendable, CustomTestStringConvertible {
     let line: Int
 
     var testDescription: String { "\(fixture): add \(selector)" }
-    var key: String { fixture + " add " + selector }
 }
 
 @Suite struct RealMachineTests {
@@ -48,49 +47,18 @@ struct RealMachineCase: Sendable, CustomTestStringConvertible {
         address.split(separator: ":").count == 2 ? "0000:" + address : address
     }
 
-    /// Verdicts today's rules get wrong, with the rule they wait for. Each is checked inside
-    /// `withKnownIssue`, so it is reported, not failed; remove its line once the rule lands
-    /// (a marked case that passes is reported as an unrecorded known issue).
-    static let knownIssues: [String: String] = [
-        "b450m-mortar-raven-ridge add 38:00.3":
-            "rule not implemented yet: same-slot functions in another group are pulled in only for a GPU (today the slot brings the boot VGA 38:00.0)",
-        "b450m-mortar-raven-ridge add 39:00.0":
-            "rule not implemented yet: a driverless host bridge (AMD PCIe Dummy Host Bridge 00:08.0) neither goes along nor blocks the group",
-        "x570-aorus-pro-wifi add 0e:00.3":
-            "rule not implemented yet: same-slot functions in another group are pulled in only for a GPU (today 0e:00.0, 0e:00.1, 0e:00.4 come along)",
-        "coffeelake-server-aspeed-i350 add 01:00.1":
-            "rule not implemented yet: the other ports of a multi-port NIC alone in its group count as asked for",
-        "arc-a310 add 03:00.0":
-            "rule not implemented yet: a GPU's companions are the functions below the card's own switch (the audio 04:00.0)",
-        "arc-a310 add 8086:56a6":
-            "rule not implemented yet: a GPU's companions are the functions below the card's own switch (the audio 04:00.0)",
-        "b550-cezanne-acs-override add 05:00.3":
-            "rule not implemented yet: same-slot functions in another group are pulled in only for a GPU (today the slot brings the boot VGA 05:00.0)",
-        "b550-cezanne-acs-override add 05:00.6":
-            "rule not implemented yet: same-slot functions in another group are pulled in only for a GPU (today the slot brings the boot VGA 05:00.0)",
-        "b550-cezanne-acs-override add 01:00.1":
-            "rule not implemented yet: same-slot functions in another group are pulled in only for a GPU (today the USB function 01:00.0 comes along)",
-    ]
-
     @Test(arguments: cases)
     func addMatchesTheVerdict(_ verdict: RealMachineCase) throws {
-        if let issue = Self.knownIssues[verdict.key] {
-            withKnownIssue(Comment(rawValue: issue)) { try check(verdict) }
-        } else {
-            try check(verdict)
-        }
+        try check(verdict)
     }
 
-    @Test func everyFixtureHasVerdictsAndEveryKnownIssueACase() throws {
+    @Test func everyFixtureHasVerdicts() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.directory).filter {
             FileManager.default.fileExists(atPath: Self.directory + "/" + $0 + "/devices")
         }
         #expect(names.count >= 15)
         for name in names {
             #expect(Self.cases.contains { $0.fixture == name }, "\(name) has no verdicts")
-        }
-        for key in Self.knownIssues.keys {
-            #expect(Self.cases.contains { $0.key == key }, "known issue '\(key)' names no case")
         }
     }
 
