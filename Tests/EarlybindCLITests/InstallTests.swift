@@ -442,3 +442,30 @@ import Testing
         #expect(exists("/usr/local/lib") && exists("/etc/initramfs-tools/initramfs.conf"))
     }
 }
+
+/// install shows what the next boot will do with the config, on the machine at --sysfs:
+/// a config naming the boot VGA without force, a chipset group and a forced group.
+@Suite struct InstallBootPlanTests {
+    @Test func showsEachDecisionWhatForceTakesAndUnmatchedIDs() throws {
+        let config = "0000:00:01.0 1234:1111\n0000:00:1f.4\n0000:03:00.0 force\n10de:ffff\n"
+        let machine = try FakeMachine(Fixtures.gpuWithAudio + Fixtures.groupWithSATA.filter { $0.address.hasPrefix("0000:00:1f") },
+                                      config: config)
+        try machine.write("/etc/initramfs-tools/initramfs.conf", "MODULES=most\n")
+        let text = try machine.run(["install", "--no-grub", "--no-initramfs", "--dry-run"])
+        #expect(text.status == 0, "\(text.errors)")
+        // Long lines wrap at 80 columns with a six-space indent.
+        let plan = text.output.replacingOccurrences(of: "\n      ", with: " ").split(separator: "\n")
+            .drop { $0 != "at the next boot on this machine:" }.map(String.init)
+        #expect(plan.contains("  0000:00:01.0 [1234:1111]: leave alone: boot VGA (add force to take it)"))
+        #expect(plan.contains { $0.hasPrefix("  0000:00:1f.4 [") && $0.contains(": leave alone: IOMMU group 7 also holds chipset bridge 0000:00:1f.0") })
+        #expect(plan.contains("  0000:03:00.0 [10de:1b02]: bind (forced)"))
+        #expect(plan.contains("  10de:ffff: no device has this ID"))
+
+        try machine.write("/etc/earlybind.conf", "0000:00:1f.4 force\n")
+        let json = try machine.run(["install", "--no-grub", "--no-initramfs", "--json"]).json()
+        let entries = try #require(json["plan"] as? [[String: Any]])
+        let smbus = try #require(entries.first { $0["address"] as? String == "0000:00:1f.4" })
+        #expect(smbus["action"] as? String == "bind" && smbus["forced"] as? Bool == true)
+        #expect(smbus["takes_from_host"] as? [String] == ["chipset bridge 0000:00:1f.0", "storage 0000:00:1f.2"])
+    }
+}

@@ -62,8 +62,10 @@ extension Earlybind {
             let request = InstallPlan.Request(root: root, bootBinary: try InstallPlan.bootBinaryBesideExecutable(),
                                               backend: backend, bootLoader: !noGrub, rebuildInitramfs: !noInitramfs)
             let outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
+            let plan = BootPlanView(options.host)
             if json {
-                print(outcome.json.rendered())
+                guard case .object(let members) = outcome.json else { return }
+                print(JSON.object(members + [("plan", plan?.json ?? .array([]))]).rendered())
                 return
             }
             print((dryRun ? "earlybind install (dry run) into " : "earlybind install into ") + root.path + ":")
@@ -78,6 +80,7 @@ extension Earlybind {
                 print("  initramfs \(image.kernel): earlybind inside, runs before udev")
             }
             if outcome.rebuildNeeded { print(rebuildAdvice(outcome, root: root)) }
+            plan?.lines.forEach { print($0) }
         }
 
         private func rebuildAdvice(_ outcome: InstallOutcome, root: InstallRoot) -> String {
