@@ -56,12 +56,20 @@ vm_mkinitramfs() {
     fi
 }
 
+# vm_guest_sysfs: $work/guest-sysfs, a fake sysfs tree of the test machine's devices.
+# install reads the guest's devices from it, never this machine's /sys (where 00:03.0
+# may be a real NIC).
+vm_guest_sysfs() {
+    [ -d "$work/guest-sysfs" ] || "$vm_testfiles/../fake-sysfs" "$work/guest-sysfs" --spec "$vm_testfiles/guest-devices"
+}
+
 # vm_build_image NAME CONFIG_TEXT [preload]: stages a root, installs earlybind into it
 # with CONFIG_TEXT as its config, adds the test-only files and builds $work/NAME.img.
 vm_build_image() {
     vm_stage "$1"
     printf '%s\n' "$2" >"$work/$1/etc/earlybind.conf"
-    "$bin/earlybind" install --root "$work/$1" --no-grub --no-initramfs >"$work/$1.install.log"
+    vm_guest_sysfs
+    "$bin/earlybind" install --root "$work/$1" --sysfs "$work/guest-sysfs" --no-grub --no-initramfs >"$work/$1.install.log"
     vm_add_test_files "$1" "${3:-}"
     vm_mkinitramfs "$1"
 }
@@ -74,7 +82,8 @@ vm_build_dracut_image() {
     local root=$work/$1 base=$work/$1.dracut
     mkdir -p "$root/etc" "$root/usr/lib/dracut/modules.d"
     printf '%s\n' "$2" >"$root/etc/earlybind.conf"
-    "$bin/earlybind" install --root "$root" --backend dracut --no-grub --no-initramfs >"$work/$1.install.log"
+    vm_guest_sysfs
+    "$bin/earlybind" install --root "$root" --sysfs "$work/guest-sysfs" --backend dracut --no-grub --no-initramfs >"$work/$1.install.log"
     cp -a /usr/lib/dracut "$base"
     cp -a "$root/usr/lib/dracut/modules.d/90earlybind" "$base/modules.d/"
     mkdir -p "$base/modules.d/99earlybindtest"
