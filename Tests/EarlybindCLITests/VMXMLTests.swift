@@ -33,6 +33,16 @@ import Testing
         #expect(!output.contains("slot='0x03'"))
     }
 
+    /// With five bad lines it printed a hostdev for the one line that still parsed: now it passes the config gate.
+    @Test func aConfigWithBadLinesPrintsNothing() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0\n03:00.9\nnvidia\n")
+        let result = try machine.run(["vm-xml"])
+        #expect(result.status == 1)
+        #expect(result.output.isEmpty)
+        #expect(result.errors.contains("/etc/earlybind.conf:2: bad PCI address '03:00.9'"))
+        #expect(result.errors.contains("has 2 bad line(s): fix them first; no XML was printed"))
+    }
+
     @Test func nothingConfiguredIsAnError() throws {
         let machine = try FakeMachine(Fixtures.gpuWithAudio)
         let result = try machine.run(["vm-xml"])

@@ -24,6 +24,8 @@ extension Earlybind {
             let inventory = Inventory(host)
             var devices: [PCIDevice]
             if arguments.selectors.isEmpty {
+                // The configured devices, from a config that passes the gate: never half a config.
+                _ = try ConfigFile.gate(host, otherwise: "no XML was printed")
                 let configured = Configured(host: host)
                 devices = configured.plan?.decisions.compactMap { decision in
                     if case .bind = decision.action { return decision.device }
