@@ -111,6 +111,12 @@ import Testing
         #expect(findings(["0000:02:00.0"]) == ["0000:02:00.0 holds / (nvme0n1p2) and /boot/efi (nvme0n1p1)"])
     }
 
+    @Test func manyMountsAreSummarized() throws {
+        try nvme(0, at: "0000:02:00.0", partitions: 1)
+        try mountinfo(["259:1 / / rw - ext4 /dev/nvme0n1p1 rw"] + (1...7).map { "259:1 /var/lib/c\($0) /srv/c\($0) rw - ext4 /dev/nvme0n1p1 rw" })
+        #expect(findings(["0000:02:00.0"]) == ["0000:02:00.0 holds / (nvme0n1p1), /srv/c1 (nvme0n1p1), /srv/c2 (nvme0n1p1), /srv/c3 (nvme0n1p1) and 4 more"])
+    }
+
     @Test func rootOnLVMOverLUKSOverANVMePartition() throws {
         try nvme(0, at: "0000:02:00.0", partitions: 3)
         try dm(0, name: "luks-1234", slaves: ["nvme0n1p3"])

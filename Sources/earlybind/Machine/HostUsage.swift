@@ -25,14 +25,15 @@ struct InUseFinding: Equatable, Sendable {
         let storage = uses.filter { $0.kind == .storage }.map(\.what)
         let network = uses.filter { $0.kind == .network }.map(\.what)
         var parts: [String] = []
-        if !storage.isEmpty { parts.append("holds " + HostUsage.list(storage)) }
+        if !storage.isEmpty { parts.append("holds " + HostUsage.list(HostUsage.summarized(storage))) }
         if !network.isEmpty { parts.append("carries " + HostUsage.list(network)) }
         return address.description + " " + parts.joined(separator: " and ")
     }
 
     /// What the host loses when the device goes to vfio-pci: `/ (nvme0n1p2) and swap (nvme0n1p3) on 0000:02:00.0`.
     var cost: String {
-        HostUsage.list(uses.map(\.what)) + " on " + address.description
+        HostUsage.list(HostUsage.summarized(uses.filter { $0.kind == .storage }.map(\.what)) + uses.filter { $0.kind == .network }.map(\.what))
+            + " on " + address.description
     }
 }
 
@@ -81,6 +82,11 @@ struct HostUsage {
         for (address, use) in storageUses() { record(address, use) }
         for (address, use) in networkUses() { record(address, use) }
         return result
+    }
+
+    /// At most five mounts and swaps named: a host with bind mounts (containers) keeps its sentence short.
+    static func summarized(_ items: [String]) -> [String] {
+        items.count <= 5 ? items : Array(items.prefix(4)) + ["\(items.count - 4) more"]
     }
 
     /// "a", "a and b", "a, b and c".
