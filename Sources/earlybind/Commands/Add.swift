@@ -18,7 +18,9 @@ extension Earlybind {
                 Refused unless --force: the boot GPU; taking the last display controller \
                 from the host; a group that also holds storage, network or a host \
                 bridge with a driver; a device without an IOMMU group while the IOMMU is \
-                on. The refusal says what the host would lose; with --force only the \
+                on; a device the host is using (a controller below a mounted filesystem or \
+                active swap, through md, LVM or LUKS; a NIC carrying the default route or \
+                an SSH session, through a bridge, bond or VLAN). The refusal says what the host would lose; with --force only the \
                 refused entries are written with 'force'.
 
                 Then run 'earlybind install' to rebuild the initramfs, and reboot.
@@ -42,7 +44,8 @@ extension Earlybind {
             let loaded = try ConfigFile.gate(host, otherwise: "nothing was changed")
             let selection = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: force)
             let configured = Configured(host: host)
-            let refusals = AddSafety.refusals(selection, inventory: inventory, configured: configured.bound)
+            let inUse = HostUsage.findings(host: host, addresses: selection.devices.map(\.address))
+            let refusals = AddSafety.refusals(selection, inventory: inventory, configured: configured.bound, inUse: inUse)
             if !refusals.isEmpty && !force { throw SafetyRefusal(description: AddSafety.refusalMessage(refusals)) }
             for warning in AddSafety.warnings(refusals) {
                 wrapped(warning, indent: "", continuation: "  ").forEach(printError)

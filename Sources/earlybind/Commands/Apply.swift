@@ -10,7 +10,9 @@ extension Earlybind {
                 rules as at boot, group by group. A display device the host is using (a \
                 framebuffer console on it, or a program such as Xorg holding its DRM \
                 device open) is refused: stop the display server first, or reboot \
-                after 'earlybind install'.
+                after 'earlybind install'. So is a device the host is using for \
+                storage (below a mounted filesystem or active swap) or network (the \
+                default route, an SSH session), with its whole group.
                 """
         )
 

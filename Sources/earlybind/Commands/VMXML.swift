@@ -11,13 +11,18 @@ extension Earlybind {
                 their slots and IOMMU groups), one <hostdev> per function to put inside \
                 <devices>, and the <hyperv> and <kvm> elements to put inside <features> \
                 that keep Nvidia's Windows driver from stopping with code 43. Merge them \
-                with 'virsh edit VM'.
+                with 'virsh edit VM'. A device the host is using (a controller below a \
+                mounted filesystem or active swap, a NIC carrying the default route or an \
+                SSH session) is refused unless --force.
                 """
         )
 
         @OptionGroup var options: GlobalOptions
 
         @OptionGroup var arguments: OptionalSelectorArguments
+
+        @Flag(name: .long, help: "Print the XML even for devices the host is using.")
+        var force = false
 
         func run() throws {
             let host = options.host
@@ -36,6 +41,17 @@ extension Earlybind {
                 }
             } else {
                 devices = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: true).devices
+            }
+            let inUse = HostUsage.findings(host: host, addresses: devices.map(\.address))
+            let refusals = AddSafety.inUseRefusals(inUse)
+            if !refusals.isEmpty && !force {
+                throw SafetyRefusal(description: refusals.map(\.reason).joined(separator: "\n")
+                    + "\nnothing was printed; --force would print it anyway, and a VM started with it takes from the host "
+                    + refusals.map(\.cost).joined(separator: "; "))
+            }
+            for refusal in refusals {
+                wrapped("warning: --force overrides: \(refusal.reason); a VM started with it takes from the host \(refusal.cost)",
+                        indent: "", continuation: "  ").forEach(printError)
             }
             for device in devices where device.isBootVGA {
                 printError("warning: \(device.address) is the boot VGA: the host's console is on it")

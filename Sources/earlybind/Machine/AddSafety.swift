@@ -16,9 +16,11 @@ enum AddSafety {
         let forced: [PCIAddress]
     }
 
-    /// `configured`: the devices the config already has bound at boot.
-    static func refusals(_ selection: Selection, inventory: Inventory, configured: [PCIAddress]) -> [Refusal] {
-        var refusals: [Refusal] = []
+    /// `configured`: the devices the config already has bound at boot; `inUse`: what the host
+    /// is using of the selection (`HostUsage.findings`).
+    static func refusals(_ selection: Selection, inventory: Inventory, configured: [PCIAddress],
+                         inUse: [InUseFinding] = []) -> [Refusal] {
+        var refusals: [Refusal] = inUseRefusals(inUse)
         for device in selection.devices where device.isBootVGA {
             refusals.append(Refusal(reason: "\(device.address) is the boot GPU: the host would lose its console",
                                     cost: "its console on \(device.address)", forced: [device.address]))
@@ -55,6 +57,14 @@ enum AddSafety {
                                     forced: selection.devices.filter { $0.iommuGroup == group }.map(\.address)))
         }
         return refusals
+    }
+
+    /// A device the host is using (its root filesystem, swap, default route, an SSH session):
+    /// allowed in itself (a drive or NIC for a VM), refused while the host needs it.
+    static func inUseRefusals(_ findings: [InUseFinding]) -> [Refusal] {
+        findings.map { finding in
+            Refusal(reason: finding.sentence + ": the host is using it", cost: finding.cost, forced: [finding.address])
+        }
     }
 
     /// The kind as the subject of "is": "a storage controller".

@@ -24,6 +24,15 @@ struct Applier<IO: FileIO> {
             guard case .bind = decision.action, let device = decision.device, let user = usage.user(of: device) else { continue }
             busyGroups[device.iommuGroup ?? -1] = device.address.description + " " + user
         }
+        // A device the host is using for storage or network (its root, swap, default route, an SSH session).
+        let candidates = plan.decisions.compactMap { decision -> PCIDevice? in
+            if case .bind = decision.action { return decision.device }
+            return nil
+        }
+        for finding in HostUsage.findings(host: host, addresses: candidates.map(\.address)) {
+            let group = candidates.first { $0.address == finding.address }?.iommuGroup ?? -1
+            if busyGroups[group] == nil { busyGroups[group] = finding.sentence }
+        }
         for index in plan.decisions.indices {
             guard case .bind = plan.decisions[index].action,
                   let user = busyGroups[plan.decisions[index].device?.iommuGroup ?? -1] else { continue }

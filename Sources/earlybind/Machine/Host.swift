@@ -105,4 +105,28 @@ struct Host {
     func list(_ absolute: String) -> [String] {
         ((try? PosixIO().list(root.resolve(absolute))) ?? []).sorted()
     }
+
+    /// The target of a symlink of the target system (`/dev/mapper/root`), or nil.
+    func link(_ absolute: String) -> String? {
+        (try? PosixIO().readLink(root.resolve(absolute))).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A file under sysfs (`class/block/dm-0/dm/name`), or nil.
+    func sysfsFile(_ relative: String) -> String? {
+        (try? sysfs.io.read(sysfs.root + "/" + relative)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The target of a symlink under sysfs (`dev/block/259:2`), or nil.
+    func sysfsLink(_ relative: String) -> String? {
+        (try? sysfs.io.readLink(sysfs.root + "/" + relative)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The entries of a sysfs directory, sorted; none when it is absent.
+    func sysfsList(_ relative: String) -> [String] {
+        ((try? sysfs.io.list(sysfs.root + "/" + relative)) ?? []).sorted()
+    }
+
+    func sysfsExists(_ relative: String) -> Bool {
+        sysfs.io.exists(sysfs.root + "/" + relative)
+    }
 }
