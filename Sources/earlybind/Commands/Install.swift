@@ -61,8 +61,13 @@ extension Earlybind {
             let root = options.host.root
             let request = InstallPlan.Request(root: root, bootBinary: try InstallPlan.bootBinaryBesideExecutable(),
                                               backend: backend, bootLoader: !noGrub, rebuildInitramfs: !noInitramfs)
-            let outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
             let plan = BootPlanView(options.host)
+            if let refusals = plan?.inUseWithoutForce(options.host), !refusals.isEmpty {
+                throw SafetyRefusal(description: refusals.map(\.reason).joined(separator: "\n")
+                    + "\nnothing was installed; add 'force' to the entry in \(Config.defaultPath) to take it anyway, and at the next boot the host loses "
+                    + refusals.map(\.cost).joined(separator: "; "))
+            }
+            let outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
             if json {
                 guard case .object(let members) = outcome.json else { return }
                 print(JSON.object(members + [("plan", plan?.json ?? .array([]))]).rendered())

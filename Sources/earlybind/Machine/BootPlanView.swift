@@ -32,6 +32,17 @@ struct BootPlanView {
         unmatchedIDs = plan.unmatchedIDs
     }
 
+    /// Devices the boot would take although the host is using them (a mounted disk's
+    /// controller, the NIC of the default route) and no `force` covers them: install
+    /// refuses the config then, since the boot binder cannot see mounts.
+    func inUseWithoutForce(_ host: Host) -> [AddSafety.Refusal] {
+        let unforced = entries.compactMap { entry -> PCIAddress? in
+            guard case .bind(forced: false) = entry.decision.action else { return nil }
+            return entry.decision.address
+        }
+        return AddSafety.inUseRefusals(HostUsage.findings(host: host, addresses: unforced))
+    }
+
     var lines: [String] {
         var lines = ["at the next boot on this machine:"]
         if entries.isEmpty && unmatchedIDs.isEmpty { lines.append("  nothing is configured") }
