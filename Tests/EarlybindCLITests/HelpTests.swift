@@ -48,7 +48,20 @@ import Testing
             drop-in, and removes the copies an earlier install left under /etc and
             /usr/local.
 
-            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--backend <NAME>] [--no-initramfs] [--no-grub] [--dry-run] [--json]
+            Leftovers of the manual vfio recipe are reported, one warning each: 'options
+            vfio-pci ids=' in /etc/modprobe.d, 'vfio-pci.ids=' on the kernel command line
+            (GRUB_CMDLINE_LINUX(_DEFAULT) in /etc/default/grub and
+            /etc/default/grub.d/*.cfg, /etc/kernel/cmdline), which bind every device with
+            an ID, the host's too, before earlybind runs, and 'blacklist
+            nouveau|nvidia|amdgpu|radeon'. With --migrate, install takes the IDs of the
+            configured devices out of those ids= lists (the word once its list is empty, an
+            'options vfio-pci' line once nothing else is left), editing words and keeping
+            every other byte; each file is backed up, and uninstall puts it back while it
+            is unchanged since. Files owned by a package (per /var/lib/dpkg/info/*.list or
+            pacman's database under the root), symlinks and blacklist lines are left alone
+            and reported.
+
+            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--backend <NAME>] [--no-initramfs] [--no-grub] [--migrate] [--dry-run] [--json]
 
             OPTIONS:
               --sysfs <DIR>           Read devices from this sysfs tree. (default: /sys)
@@ -61,6 +74,9 @@ import Testing
               --no-initramfs          Do not rebuild the initramfs images.
               --no-grub               Leave the boot loader alone: no GRUB drop-in, no
                                       update-grub, no IOMMU flags in /etc/kernel/cmdline.
+              --migrate               Take the configured devices' IDs out of the manual
+                                      recipe's ids= lists (modprobe.d, GRUB files,
+                                      /etc/kernel/cmdline).
               --dry-run               Show each change as a diff, and each command, and do
                                       nothing.
               --json                  Print what changed as JSON (for configuration

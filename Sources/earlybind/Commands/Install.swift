@@ -35,6 +35,19 @@ extension Earlybind {
                 package's (\(Layout.programDirectory), /usr/share/initramfs-tools): install writes \
                 only the config and the GRUB drop-in, and removes the copies an earlier \
                 install left under /etc and /usr/local.
+
+                Leftovers of the manual vfio recipe are reported, one warning each: \
+                'options vfio-pci ids=' in /etc/modprobe.d, 'vfio-pci.ids=' on the kernel \
+                command line (GRUB_CMDLINE_LINUX(_DEFAULT) in \(Layout.grubDefaultsPath) and \
+                /etc/default/grub.d/*.cfg, \(Layout.kernelCmdlinePath)), which bind every \
+                device with an ID, the host's too, before earlybind runs, and 'blacklist \
+                nouveau|nvidia|amdgpu|radeon'. With --migrate, install takes the IDs of \
+                the configured devices out of those ids= lists (the word once its list is \
+                empty, an 'options vfio-pci' line once nothing else is left), editing \
+                words and keeping every other byte; each file is backed up, and uninstall \
+                puts it back while it is unchanged since. Files owned by a package (per \
+                /var/lib/dpkg/info/*.list or pacman's database under the root), symlinks \
+                and blacklist lines are left alone and reported.
                 """
         )
 
@@ -51,6 +64,9 @@ extension Earlybind {
         @Flag(name: .long, help: "Leave the boot loader alone: no GRUB drop-in, no update-grub, no IOMMU flags in \(Layout.kernelCmdlinePath).")
         var noGrub = false
 
+        @Flag(name: .long, help: "Take the configured devices' IDs out of the manual recipe's ids= lists (modprobe.d, GRUB files, \(Layout.kernelCmdlinePath)).")
+        var migrate = false
+
         @Flag(name: .long, help: "Show each change as a diff, and each command, and do nothing.")
         var dryRun = false
 
@@ -60,7 +76,8 @@ extension Earlybind {
         func run() throws {
             let root = options.host.root
             let request = InstallPlan.Request(root: root, bootBinary: try InstallPlan.bootBinaryBesideExecutable(),
-                                              backend: backend, bootLoader: !noGrub, rebuildInitramfs: !noInitramfs)
+                                              backend: backend, bootLoader: !noGrub, rebuildInitramfs: !noInitramfs,
+                                              migrate: migrate, sysfsRoot: options.sysfs)
             let plan = BootPlanView(options.host)
             if let refusals = plan?.inUseWithoutForce(options.host), !refusals.isEmpty {
                 throw SafetyRefusal(description: refusals.map(\.reason).joined(separator: "\n")

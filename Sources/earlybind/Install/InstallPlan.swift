@@ -21,6 +21,10 @@ struct InstallPlan {
         var bootLoader = true
         /// false (--no-initramfs): the rebuild is reported, not run.
         var rebuildInitramfs = true
+        /// --migrate: take the manual recipe's conflicting ids= out of the admin's files.
+        var migrate = false
+        /// Where the devices are read, to know the IDs of the configured ones.
+        var sysfsRoot = "/sys"
     }
 
     /// One file install is responsible for.
@@ -74,6 +78,10 @@ struct InstallPlan {
     let grubState: String
     /// What the real system needs run, in order; a staged root runs nothing (`runsCommands`).
     let commands: [BootCommand]
+    /// The manual recipe's leftovers as they are before this install.
+    let leftovers: RecipeLeftovers
+    /// --migrate's edits (none without it) and the files it leaves alone.
+    let migration: Migration?
 
     var root: InstallRoot { request.root }
     /// Commands run only on the real system; a staged root only reports what is needed.
@@ -89,7 +97,24 @@ struct InstallPlan {
         let root = request.root
         _ = try ConfigFile.gate(root.resolve(Config.defaultPath), otherwise: "nothing was installed")
         let backend = try request.backend ?? InstallPlan.detectedBackend(root)
-        let planned = try InstallPlan.plannedFiles(request, backend)
+        var planned = try InstallPlan.plannedFiles(request, backend)
+        let host = Host(root: root, sysfsRoot: request.sysfsRoot)
+        let configuredIDs = RecipeLeftovers.configuredIDs(host)
+        leftovers = RecipeLeftovers(root: root, configuredIDs: configuredIDs)
+        let migration = request.migrate ? Migration(
+            root: root, configuredIDs: configuredIDs, bootLoader: request.bootLoader,
+            base: Dictionary(planned.filter { $0.path == Layout.kernelCmdlinePath }.map { ($0.path, $0.content) }) { a, _ in a }) : nil
+        self.migration = migration
+        let migrated = migration?.paths ?? []
+        for edit in migration?.edits ?? [] {
+            if let index = planned.firstIndex(where: { $0.path == edit.path }) {
+                let file = planned[index]
+                planned[index] = File(path: file.path, content: edit.content, mode: file.mode, ownedByEarlybind: false, createOnly: false)
+            } else {
+                planned.append(File(path: edit.path, content: edit.content, mode: FileWriter().mode(root.resolve(edit.path)) ?? 0o644,
+                                    ownedByEarlybind: false, createOnly: false))
+            }
+        }
         let loaded = try Manifest.load(root: root) ?? Manifest()
         let writes = try InstallPlan.writes(planned, root: root)
         var manifest = loaded
@@ -97,18 +122,28 @@ struct InstallPlan {
         if request.bootLoader && !PosixIO().exists(root.resolve(Layout.kernelCmdlinePath)) {
             manifest.files.removeAll { $0.path == Layout.kernelCmdlinePath }
         }
+        // migrate's edits stay until uninstall, whether or not this run edits the file again.
         removals = manifest.files.filter { entry in
-            !planned.contains { $0.path == entry.path } && (request.bootLoader || !Layout.bootLoaderPaths.contains(entry.path))
+            entry.migrated != true && !planned.contains { $0.path == entry.path } && (request.bootLoader || !Layout.bootLoaderPaths.contains(entry.path))
         }
 
-        inputs = InstallPlan.initramfsInputs(planned, root: root)
+        inputs = InstallPlan.initramfsInputs(planned.filter { !migrated.contains($0.path) }, root: root)
+        // modprobe.d goes into the initramfs: an edit there needs a rebuild, once.
         rebuildWanted = manifest.inputs != inputs
+            || migrated.contains { $0.hasPrefix(RecipeLeftovers.modprobeDirectory + "/") }
         grubState = planned.first { $0.path == Layout.grubDropInPath }.map { SHA256.hex($0.content) } ?? "none"
         // update-grub runs until it has succeeded for the drop-in as it is, even after a failed run.
-        let grubWanted = request.bootLoader && manifest.grubApplied != grubState && BootCommand.updateGrub.isAvailable
+        let grubEdited = migrated.contains { $0.hasPrefix("/etc/default/") }
+        let grubWanted = request.bootLoader && (manifest.grubApplied != grubState || grubEdited) && BootCommand.updateGrub.isAvailable
         commands = (request.rebuildInitramfs && rebuildWanted ? [backend.rebuild] : []) + (grubWanted ? [.updateGrub] : [])
 
         (editedCopies, manifest) = InstallPlan.recording(writes, in: manifest, root: root)
+        for path in migrated {
+            if var entry = manifest.entry(path) {
+                entry.migrated = true
+                manifest.set(entry)
+            }
+        }
         manifest.backend = backend.rawValue
         manifest.directories = InstallPlan.directoriesToCreate(for: writes, known: manifest.directories, root: root)
         self.request = request
@@ -126,6 +161,32 @@ struct InstallPlan {
         }
         let path = String(decoding: executable, as: UTF8.self)
         return String(path[..<path.lastIndex(of: "/")!]) + "/" + Layout.bootBinaryName
+    }
+
+    /// A line per conflicting leftover of the manual recipe: what --migrate edits, what
+    /// it leaves alone and why, and what needs editing by hand.
+    var leftoverNotes: [String] {
+        var notes: [String] = []
+        for leftover in leftovers.conflicting {
+            let edited = migration?.paths.contains(leftover.file) ?? false
+            let skip = migration?.skipped.first { $0.path == leftover.file }
+            let migratable = (leftover.kind == .modprobeIDs || leftover.kind == .cmdlineIDs) && leftover.file != RecipeLeftovers.procCmdlinePath
+                && (request.bootLoader || leftover.kind == .modprobeIDs)
+            if edited && migratable {
+                notes.append("migrating \(leftover.location): taking the configured devices' IDs out of '\(leftover.text)'")
+                continue
+            }
+            var note = "warning: \(leftover.location): '\(leftover.text)': \(leftover.effect)"
+            if let skip {
+                note += " (--migrate leaves \(skip.path) alone: \(skip.reason))"
+            } else if migratable && migration == nil {
+                note += " (run 'earlybind install --migrate' to remove it)"
+            } else if leftover.file == RecipeLeftovers.procCmdlinePath {
+                note += " (this boot's command line: it goes at the next boot once no boot-loader file has it)"
+            }
+            notes.append(note)
+        }
+        return notes
     }
 
     /// --dry-run: each write as a diff, each removal and command, from the plan alone.

@@ -31,6 +31,7 @@ struct Installer {
         try Privileges.requireRoot("install changes boot files", onRealSystem: request.root.isSystemRoot, dryRun: dryRun,
                                    alternatives: "or try --dry-run, or --root DIR")
         let plan = try InstallPlan(request)
+        plan.leftoverNotes.forEach(output)
         if dryRun { return plan.preview(output) }
         var installer = Installer(plan: plan, output: output)
         return try installer.run()

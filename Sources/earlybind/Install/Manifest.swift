@@ -20,6 +20,9 @@ struct Manifest: Codable, Equatable {
         /// While a new version is being written: SHA-256 of the version earlybind wrote
         /// before, which is still ours if a kill left it in place.
         var previous: String?
+        /// An admin's file `install --migrate` edited (the backup is the file before):
+        /// kept until uninstall, which puts it back only while it is unchanged since.
+        var migrated: Bool?
     }
 
     var version = 1

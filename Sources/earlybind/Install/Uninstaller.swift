@@ -57,7 +57,7 @@ struct Uninstaller {
         var changes: [FileChange] = []
         var kept: [Manifest.Entry] = []
         for entry in entries {
-            if !touchGrub && Layout.bootLoaderPaths.contains(entry.path) {
+            if !touchGrub && (Layout.bootLoaderPaths.contains(entry.path) || entry.path.hasPrefix("/etc/default/grub")) {
                 kept.append(entry)
                 continue
             }
@@ -66,7 +66,12 @@ struct Uninstaller {
                 continue
             }
             let result = try Uninstaller.undo(entry, root: root)
-            output(result.line(entry.path))
+            if result == .keptChanged && entry.migrated == true {
+                output("\(entry.path): left as it is: changed since 'install --migrate' edited it, so that edit is not undone "
+                    + "(the file from before is \(Layout.backupPath(entry.path)))")
+            } else {
+                output(result.line(entry.path))
+            }
             if let action = result.action { changes.append(FileChange(path: entry.path, action: action)) }
             if result == .keptChanged { kept.append(entry) }
             faults.step("undo " + entry.path)
@@ -92,7 +97,8 @@ struct Uninstaller {
     private func pendingCommands(_ manifest: Manifest, after changes: [FileChange]) -> [BootCommand] {
         var pending = manifest.pending ?? []
         guard runsCommands else { return pending }
-        if touchGrub && changes.contains(where: { $0.path == Layout.grubDropInPath }) && BootCommand.updateGrub.isAvailable
+        // The drop-in, or a GRUB file whose --migrate edit was undone.
+        if touchGrub && changes.contains(where: { $0.path.hasPrefix("/etc/default/grub") }) && BootCommand.updateGrub.isAvailable
             && !pending.contains(.updateGrub) {
             pending.append(.updateGrub)
         }
@@ -142,7 +148,10 @@ struct Uninstaller {
         let currentHash = current.map(SHA256.hex)
         let ours = currentHash == entry.sha256 || (entry.previous != nil && currentHash == entry.previous)
         let result: UndoResult
-        if ours || current == nil {
+        if current == nil && entry.migrated == true {
+            // The admin's file, deleted since migrate edited it: not brought back.
+            result = .gone
+        } else if ours || current == nil {
             if let saved {
                 try files.write(path, saved, mode: mode_t(entry.backupMode ?? 0o644), under: root.path)
                 result = .restored

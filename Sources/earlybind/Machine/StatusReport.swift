@@ -42,6 +42,8 @@ struct StatusReport {
     let devices: [DeviceView]
     /// ID selectors of the config that match no device.
     let unmatchedIDs: [String]
+    /// What the manual vfio recipe left behind: warnings only, `ready` does not depend on them.
+    let leftovers: [RecipeLeftovers.Leftover]
 
     /// `kernelLogPath` replaces the host's kernel log (`Host.kernelLogPath`).
     init(host: Host, kernelLogPath: String? = nil) {
@@ -118,6 +120,7 @@ struct StatusReport {
             unmatchedIDs = []
         }
         devices = views
+        leftovers = RecipeLeftovers(host).all
     }
 
     /// The ID an address entry expects, for showing a device that is gone.
@@ -188,6 +191,7 @@ struct StatusReport {
 
     var json: JSON {
         let needed = IOMMUAdvice.neededFlag(cpuVendor: cpuVendor)
+        let leftovers: JSON = .array(self.leftovers.map(\.json))
         return .object([
             ("ready", .bool(ready)),
             ("iommu", .object([
@@ -214,6 +218,7 @@ struct StatusReport {
             ])),
             ("devices", .array(devices.map(\.json))),
             ("unmatched_ids", .array(unmatchedIDs.map(JSON.string))),
+            ("leftovers", leftovers),
             ("kernel_log", kernelLog.map { .array($0.map(JSON.string)) } ?? .null),
             ("boot_report", bootRecord.map { record in
                 .object([
@@ -292,6 +297,13 @@ struct StatusReport {
             lines += view.lines()
             let verdict = view.problem.map { "not on vfio-pci [\($0.code)]: \($0.message)" } ?? "on vfio-pci: ready"
             lines += wrapped(verdict, indent: "    ", continuation: "      ")
+        }
+        if !leftovers.isEmpty {
+            lines.append("leftovers from the manual method")
+            for leftover in leftovers {
+                lines += wrapped(leftover.location + ": " + leftover.text, indent: "  ", continuation: "      ")
+                lines += wrapped(leftover.effect, indent: "    ", continuation: "      ")
+            }
         }
         if let record = bootRecord {
             lines.append("boot report")
