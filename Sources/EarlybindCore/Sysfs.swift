@@ -130,6 +130,11 @@ public struct Sysfs<IO: FileIO> {
         return chain.reversed()
     }
 
+    /// An SR-IOV virtual function: the kernel links it to its physical function (`physfn`).
+    public func isVirtualFunction(_ address: PCIAddress) -> Bool {
+        io.exists(devicePath(address) + "/physfn")
+    }
+
     /// The driver bound to the device now, from its `driver` link.
     public func driver(of address: PCIAddress) -> DriverName? {
         guard let target = try? io.readLink(devicePath(address) + "/driver") else { return nil }

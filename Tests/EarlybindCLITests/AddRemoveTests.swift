@@ -131,6 +131,17 @@ import Testing
         #expect(try taken(card, "06:00.0") == ["0000:06:00.0", "0000:06:00.1", "0000:06:00.2", "0000:06:00.3"])
     }
 
+    /// SR-IOV: an Intel iGPU's virtual functions share its slot, each in a group of its own; one VF is one device.
+    @Test func oneVirtualFunctionIsOneDevice() throws {
+        let vfs = (1...3).map { FakeDevice("0000:00:02.\($0)", id: "8086:a7a0", class: "030000", group: 20 + $0) }
+        let machine = try FakeMachine(Fixtures.gpuWithAudio + vfs)
+        for vf in vfs {
+            try FileManager.default.createSymbolicLink(atPath: machine.tree.root + "/bus/pci/devices/\(vf.address)/physfn",
+                                                       withDestinationPath: "../0000:00:01.0")
+        }
+        #expect(try taken(machine, "00:02.2") == ["0000:00:02.2"])
+    }
+
     @Test func refusesADeviceWithoutGroupWhileIOMMUIsOn() throws {
         var devices = Fixtures.gpuWithAudio
         devices.append(FakeDevice("0000:04:00.0", id: "10de:1b80", class: "030000", group: nil, driver: "nouveau"))

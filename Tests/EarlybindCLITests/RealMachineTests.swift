@@ -102,6 +102,21 @@ struct RealMachineCase: Sendable, CustomTestStringConvertible {
         } else {
             #expect(result.status != 0, "\(where_): expected refuses; got \(got)")
         }
+        // vm-xml gives the same answer: a hostdev for exactly those devices, or a refusal.
+        let xml = try machine.run(["vm-xml", verdict.selector])
+        let hostdevs = Set(xml.output.split(separator: "\n").compactMap(Self.hostdevAddress))
+        if let takes = verdict.takes {
+            #expect(xml.status == 0 && hostdevs == takes, "\(where_): vm-xml exit \(xml.status), hostdevs \(hostdevs.sorted()): \(xml.errors)")
+        } else {
+            #expect(xml.status != 0 && xml.output.isEmpty, "\(where_): vm-xml printed \(hostdevs.sorted()) where add refuses")
+        }
+    }
+
+    /// `0000:03:00.0` from a hostdev's `<address domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>`.
+    static func hostdevAddress(_ line: Substring) -> String? {
+        let values = line.split(separator: "'").enumerated().filter { $0.offset % 2 == 1 }.map { $0.element.dropFirst(2) }
+        guard line.contains("<address domain="), values.count == 4 else { return nil }
+        return "\(values[0]):\(values[1]):\(values[2]).\(values[3])"
     }
 
     /// The address of a device line of add's listing (`  0000:03:00.0 [10de:1b02] ...`).

@@ -21,13 +21,14 @@ extension Earlybind {
 
         @OptionGroup var arguments: OptionalSelectorArguments
 
-        @Flag(name: .long, help: "Print the XML even for devices the host is using.")
+        @Flag(name: .long, help: "Print the XML even where add's safety rules refuse the devices, or the host is using them.")
         var force = false
 
         func run() throws {
             let host = options.host
             let inventory = Inventory(host)
             var devices: [PCIDevice]
+            var refusals: [AddSafety.Refusal] = []
             if arguments.selectors.isEmpty {
                 // The configured devices, from a config that passes the gate: never half a config.
                 _ = try ConfigFile.gate(host, otherwise: "no XML was printed")
@@ -40,10 +41,12 @@ extension Earlybind {
                     throw ConfigFileError(description: "no configured device can be passed through: add one with 'earlybind add ADDRESS', or name devices here")
                 }
             } else {
-                devices = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: true).devices
+                // Named devices face add's rules; configured ones passed them in the plan above.
+                let selection = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: true)
+                devices = selection.devices
+                refusals = AddSafety.refusals(selection, inventory: inventory, configured: Configured(host: host).bound)
             }
-            let inUse = HostUsage.findings(host: host, addresses: devices.map(\.address))
-            let refusals = AddSafety.inUseRefusals(inUse)
+            refusals += AddSafety.inUseRefusals(HostUsage.findings(host: host, addresses: devices.map(\.address)))
             if !refusals.isEmpty && !force {
                 throw SafetyRefusal(description: refusals.map(\.reason).joined(separator: "\n")
                     + "\nnothing was printed; --force would print it anyway, and a VM started with it takes from the host "

@@ -59,13 +59,15 @@ struct Inventory {
     /// PCIe switch (Intel Arc's audio is on the next bus). Empty for any other device: there
     /// the IOMMU group alone decides.
     func card(of device: PCIDevice) -> [PCIDevice] {
-        guard device.isDisplay || device.isGPUCompanion else { return [] }
+        // An SR-IOV virtual function shares its slot with its siblings but is a device of its own.
+        guard device.isDisplay || device.isGPUCompanion, !sysfs.isVirtualFunction(device.address) else { return [] }
         let vendor = device.id.vendor
         // The card's switch: the bridges right above the device that carry its vendor.
         let switchPorts = sysfs.upstreamBridges(of: device.address).prefix { byAddress[$0]?.id.vendor == vendor }
         let top = switchPorts.last
         let functions = devices.filter { candidate in
-            guard candidate.id.vendor == vendor, candidate.isDisplay || candidate.isGPUCompanion else { return false }
+            guard candidate.id.vendor == vendor, candidate.isDisplay || candidate.isGPUCompanion,
+                  !sysfs.isVirtualFunction(candidate.address) else { return false }
             if candidate.address.sameSlot(as: device.address) { return true }
             guard let top else { return false }
             return sysfs.upstreamBridges(of: candidate.address).contains(top)
