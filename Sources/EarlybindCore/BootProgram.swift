@@ -196,19 +196,19 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
         guard let failure else { return outcomes }
         for index in outcomes.indices {
             let outcome = outcomes[index]
-            guard case .bound = outcome.action else {
-                if case .alreadyBound = outcome.action {
-                    // Not ours to give back, but the group is not the VM's either.
-                    outcomes[index] = DeviceOutcome(address: outcome.address, id: outcome.id,
-                                                    action: .failed(.givenBack(mate: failure, group: group, errors: [])),
-                                                    forced: outcome.forced, driverBefore: outcome.driverBefore, driverAfter: .vfioPCI)
-                }
-                continue
+            let after: (driver: DriverName?, errors: [String])
+            switch outcome.action {
+            case .bound: after = binder.release(outcome.address)
+            // Not ours to give back, but the group is not the VM's either.
+            case .alreadyBound: after = (.vfioPCI, [])
+            case .left, .failed: continue
             }
-            let (driver, errors) = binder.release(outcome.address)
-            outcomes[index] = record(DeviceOutcome(address: outcome.address, id: outcome.id,
-                                                   action: .failed(.givenBack(mate: failure, group: group, errors: errors)),
-                                                   forced: outcome.forced, driverBefore: outcome.driverBefore, driverAfter: driver))
+            let givenBack = DeviceOutcome(address: outcome.address, id: outcome.id,
+                                          action: .failed(.givenBack(mate: failure, group: group, errors: after.errors)),
+                                          forced: outcome.forced, driverBefore: outcome.driverBefore, driverAfter: after.driver)
+            // Only what this run gave back gets a line: the already-bound device was not touched.
+            if case .bound = outcome.action { say(givenBack.logText) }
+            outcomes[index] = givenBack
         }
         return outcomes
     }

@@ -75,9 +75,8 @@ struct BootLoaderFlags {
         guard let bytes = try? files.contents(root.resolve(Layout.grubDefaultsPath)) else { return [] }
         var words: [String] = []
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let text = line.trimmingBlanks()
-            guard text.hasPrefix("GRUB_CMDLINE_LINUX=") || text.hasPrefix("GRUB_CMDLINE_LINUX_DEFAULT=") else { continue }
-            let value = text.drop { $0 != "=" }.dropFirst().filter { $0 != "\"" && $0 != "'" }
+            guard let assigned = GrubDefaults.commandLineValue(Substring(line.trimmingBlanks())) else { continue }
+            let value = assigned.filter { $0 != "\"" && $0 != "'" }
             words += value.split(separator: " ").map(String.init)
         }
         return words

@@ -170,9 +170,8 @@ struct RecipeLeftovers {
         for (number, text) in lines(bytes) {
             var value = Substring(text)
             if isGrub {
-                let trimmed = text.drop { $0 == " " || $0 == "\t" }
-                guard trimmed.hasPrefix("GRUB_CMDLINE_LINUX=") || trimmed.hasPrefix("GRUB_CMDLINE_LINUX_DEFAULT=") else { continue }
-                value = trimmed.drop { $0 != "=" }.dropFirst()
+                guard let assigned = GrubDefaults.commandLineValue(value) else { continue }
+                value = assigned
             } else if text.drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("#") {
                 continue
             }
