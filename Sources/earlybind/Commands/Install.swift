@@ -74,12 +74,14 @@ extension Earlybind {
         var json = false
 
         func run() throws {
-            let root = options.host.root
-            let request = InstallPlan.Request(root: root, bootBinary: try InstallPlan.bootBinaryBesideExecutable(),
+            // One host for the plan, the boot plan and the in-use check: each sysfs file is read once.
+            let host = options.host
+            let root = host.root
+            let request = InstallPlan.Request(host: host, bootBinary: try InstallPlan.bootBinaryBesideExecutable(),
                                               backend: backend, bootLoader: !noGrub, rebuildInitramfs: !noInitramfs,
-                                              migrate: migrate, sysfsRoot: options.sysfs)
-            let plan = BootPlanView(options.host)
-            if let refusals = plan?.inUseWithoutForce(options.host), !refusals.isEmpty {
+                                              migrate: migrate)
+            let plan = BootPlanView(host)
+            if let refusals = plan?.inUseWithoutForce(host), !refusals.isEmpty {
                 throw SafetyRefusal(description: refusals.map(\.reason).joined(separator: "\n")
                     + "\nnothing was installed; add 'force' to the entry in \(Config.defaultPath) to take it anyway, and at the next boot the host loses "
                     + refusals.map(\.cost).joined(separator: "; "))

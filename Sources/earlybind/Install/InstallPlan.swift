@@ -12,7 +12,9 @@ import Glibc
 struct InstallPlan {
     /// What install is asked for.
     struct Request {
-        let root: InstallRoot
+        /// The machine: its root is where install writes, its sysfs tells the IDs of the configured devices.
+        let host: Host
+        var root: InstallRoot { host.root }
         /// This build's boot binary, laid down unless the package provides one.
         let bootBinary: String
         /// nil: detected from what the root has installed.
@@ -23,8 +25,6 @@ struct InstallPlan {
         var rebuildInitramfs = true
         /// --migrate: take the manual recipe's conflicting ids= out of the admin's files.
         var migrate = false
-        /// Where the devices are read, to know the IDs of the configured ones.
-        var sysfsRoot = "/sys"
     }
 
     /// One file install is responsible for.
@@ -98,8 +98,7 @@ struct InstallPlan {
         _ = try ConfigFile.gate(root.resolve(Config.defaultPath), otherwise: "nothing was installed")
         let backend = try request.backend ?? InstallPlan.detectedBackend(root)
         var planned = try InstallPlan.plannedFiles(request, backend)
-        let host = Host(root: root, sysfsRoot: request.sysfsRoot)
-        let configuredIDs = RecipeLeftovers.configuredIDs(host)
+        let configuredIDs = RecipeLeftovers.configuredIDs(request.host)
         leftovers = RecipeLeftovers(root: root, configuredIDs: configuredIDs)
         let migration = request.migrate ? Migration(
             root: root, configuredIDs: configuredIDs, bootLoader: request.bootLoader,
