@@ -19,7 +19,7 @@ struct GlobalOptions: ParsableArguments {
 
     func validate() throws {
         guard InstallRoot(root) != nil else {
-            throw ValidationError("--root '\(root)': must be an absolute path of letters, digits and ._+-:,= only, without . or .. (it is written into a shell script)")
+            throw ValidationError("--root '\(root)': must be an absolute path of letters, digits and ._+-:,= only, without . or .. (it is printed into shell commands to paste)")
         }
         guard sysfs.hasPrefix("/") else {
             throw ValidationError("--sysfs '\(sysfs)': must be an absolute path")

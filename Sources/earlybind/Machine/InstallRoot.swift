@@ -1,11 +1,12 @@
 /// The root directory install writes under: `/` on a real system, a staging
-/// directory in tests. Its path goes into a generated shell script, so only
-/// plain characters are accepted.
+/// directory in tests. No generated file names it, but it is printed into commands
+/// for the admin to paste (`EARLYBIND_ROOT=DIR mkinitramfs …`), so only plain
+/// characters are accepted.
 struct InstallRoot: Equatable {
     let path: String
 
-    /// `@` is refused because the hook template's placeholders use it; `.` and `..`
-    /// components because `/.` must not pass for a staging root.
+    /// `.` and `..` components are refused because `/.` must not pass for a staging root;
+    /// `@` since the hook templates' placeholders are spelled with it.
     init?(_ path: String) {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._+-:,=")
         let components = path.split(separator: "/")
