@@ -47,12 +47,14 @@ debug_image() {
     bin=$saved
 }
 
-# shared_image NAME CONFIG [check] [debug]: $work/NAME.img for several scenarios, built
-# once per run by the first that asks: with vm_build_image, or debug_image with "debug";
-# with "check", check_image runs on it once. Every scenario sharing NAME must ask for
-# it with the same arguments, or the run stops.
+# shared_image NAME CONFIG [OPTION...]: $work/NAME.img for several scenarios, built
+# once per run by the first that asks: with vm_build_image (given the options cli,
+# qemu, no-gpu-driver), or debug_image with "debug"; with "check", check_image runs on
+# it once. Every scenario sharing NAME must ask for it with the same arguments, or the
+# run stops.
 shared_image() {
     local name=$1 config=$2 option check=0 debug=0 wanted
+    local -a build=()
     shift 2
     wanted=$(printf '%s\n' "$config" "$@")
     if [ -e "$work/$name.img" ]; then
@@ -66,10 +68,11 @@ shared_image() {
         case $option in
         check) check=1 ;;
         debug) debug=1 ;;
+        cli | qemu | no-gpu-driver) build+=("$option") ;;
         *) echo "boot-test: shared_image $name: unknown option '$option'" >&2; exit 2 ;;
         esac
     done
-    if [ "$debug" = 1 ]; then debug_image "$name" "$config"; else vm_build_image "$name" "$config"; fi
+    if [ "$debug" = 1 ]; then debug_image "$name" "$config"; else vm_build_image "$name" "$config" "${build[@]}"; fi
     printf '%s\n' "$wanted" >"$work/$name.shared"
     if [ "$check" = 1 ]; then check_image "$name"; fi
 }
@@ -132,4 +135,167 @@ expect_log_count() { # NAME TEXT COUNT
 
 expect_no_vfio() { # NAME
     if grep -q '^EBTEST device .* vfio-pci' "$work/$1.console"; then fail "$1: a device is on vfio-pci"; else pass "$1: no device on vfio-pci"; fi
+}
+
+# shared_boot NAME IMAGE EXTRA_CMDLINE: boot, once per run for the scenarios that
+# read the same console (VM_* as for vm_boot); a later call with the same arguments
+# returns the first one's result. Every scenario sharing NAME must ask for it with
+# the same arguments, or the run stops.
+shared_boot() {
+    local wanted
+    wanted=$(printf '%s\n' "$@" "${VM_IOMMU:-}" "${VM_FIXED_DEVICES:-}" "${VM_DEVICES:-}" "${VM_FIRMWARE:-}")
+    if [ -e "$work/$1.booted" ]; then
+        if [ "$wanted" != "$(sed '$d' "$work/$1.booted")" ]; then
+            echo "boot-test: shared boot $1 asked for with other arguments than it was booted with" >&2
+            exit 2
+        fi
+        [ "$(tail -n 1 "$work/$1.booted")" = 0 ]
+        return
+    fi
+    local result=0
+    boot "$@" || result=1
+    printf '%s\n%s\n' "$wanted" "$result" >"$work/$1.booted"
+    return "$result"
+}
+
+# The checks on what init-premount-vmm printed take NAME[:ROUND]: the boot's name and
+# the round, "boot" (as booted, the default) or "giveback" (after ebtest.giveback=).
+vmm_round() { # NAME[:ROUND] WHAT
+    local name=${1%%:*} round=boot
+    [ "$name" = "$1" ] || round=${1#*:}
+    vm_round "$name" "$round" "$2"
+}
+
+# vmm_status_query NAME[:ROUND] PYTHON ARG...: runs PYTHON on that round's status JSON
+# (as `status`, with sys.argv[1:] the ARGs); prints "(no status JSON)" without one.
+vmm_status_query() {
+    local spec=$1 code=$2
+    shift 2
+    vmm_round "$spec" status | python3 -c '
+import json, sys
+try:
+    status = json.loads(sys.stdin.read())
+except ValueError:
+    print("(no status JSON)")
+    sys.exit(0)
+def show(check):
+    return "%s/%s/%s" % (check.get("code"), check.get("device"), check.get("severity"))
+'"$code" "$@"
+}
+
+expect_status_exit() { # NAME[:ROUND] N
+    local got
+    got=$(vmm_round "$1" status-exit)
+    if [ "$got" = "$2" ]; then pass "$1: earlybind status exited $2"; else fail "$1: earlybind status exited '${got:-?}', expected $2"; fi
+}
+
+# expect_status NAME[:ROUND] KEY VALUE: KEY (dotted: iommu.enabled) of status's JSON is
+# VALUE, in Python's spelling (True, False, None).
+expect_status() {
+    local got
+    got=$(vmm_status_query "$1" '
+value = status
+for part in sys.argv[1].split("."):
+    value = value.get(part, "(no such key)") if isinstance(value, dict) else "(no such key)"
+print(value)' "$2")
+    if [ "$got" = "$3" ]; then pass "$1: status $2 is $3"; else fail "$1: status $2 is '$got', expected '$3'"; fi
+}
+
+# expect_check NAME[:ROUND] CODE DEVICE|null SEVERITY [FIELD:TEXT...]: status's checks
+# hold one with that code, device and severity whose FIELD (message, fix) holds TEXT.
+expect_check() {
+    local spec=$1 code=$2 device=$3 severity=$4 got
+    shift 4
+    got=$(vmm_status_query "$spec" '
+code, device, severity, wants = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+device = None if device == "null" else device
+checks = status.get("checks", [])
+for check in checks:
+    if check.get("code") == code and check.get("device") == device and check.get("severity") == severity:
+        missing = [w for w in wants if w.split(":", 1)[1] not in (check.get(w.split(":", 1)[0]) or "")]
+        print("ok" if not missing else "%s lacks %s: %s" % (show(check), missing, json.dumps(check)))
+        break
+else:
+    print("checks are: " + (", ".join(show(c) for c in checks) or "none"))' "$code" "$device" "$severity" "$@")
+    if [ "$got" = ok ]; then pass "$spec: status check $code for $device ($severity)${*:+ with $*}"; else
+        fail "$spec: no status check $code for $device ($severity)${*:+ with $*}; $got"
+    fi
+}
+
+expect_no_check() { # NAME[:ROUND] CODE
+    local got
+    got=$(vmm_status_query "$1" '
+found = [show(c) for c in status.get("checks", []) if c.get("code") == sys.argv[1]]
+print(", ".join(found) if found else "ok")' "$2")
+    if [ "$got" = ok ]; then pass "$1: no status check $2"; else fail "$1: status check(s) $got, expected no $2"; fi
+}
+
+# expect_qemu NAME[:ROUND] attached ADDRESS... | refused TEXT: QEMU in the VM attached
+# those functions (its `info pci` lists their ids) and exited 0, or it exited non-zero
+# saying TEXT.
+expect_qemu() {
+    local spec=$1 verdict=$2 output exit address
+    shift 2
+    output=$(vmm_round "$spec" qemu)
+    exit=$(vmm_round "$spec" qemu-exit)
+    case $verdict in
+    attached)
+        for address; do
+            if [ "$exit" = 0 ] && grep -qF "id \"vfio-${address//:/-}\"" <<<"$output"; then pass "$spec: QEMU attached $address"; else
+                fail "$spec: QEMU (exit ${exit:-?}) did not attach $address; it said:"
+                vmm_round "$spec" qemu | sed 's/^/    /'
+            fi
+        done
+        ;;
+    refused)
+        if [ -n "$exit" ] && [ "$exit" != 0 ] && grep -qF "$1" <<<"$output"; then pass "$spec: QEMU refused: $1"; else
+            fail "$spec: QEMU (exit ${exit:-?}) did not refuse with '$1'; it said:"
+            vmm_round "$spec" qemu | sed 's/^/    /'
+        fi
+        ;;
+    esac
+}
+
+# expect_resets_agree NAME[:ROUND]: the devices status warns no_reset about are those
+# QEMU in the VM could not reset ("Cannot reset device ADDRESS").
+expect_resets_agree() {
+    local ours theirs
+    ours=$(vmm_status_query "$1" '
+print(" ".join(sorted(c.get("device") or "null" for c in status.get("checks", []) if c.get("code") == "no_reset")))')
+    theirs=$(vmm_round "$1" qemu | sed -n 's/.*Cannot reset device \([0-9a-f:.]*\),.*/\1/p' | sort -u | tr '\n' ' ')
+    theirs=${theirs% }
+    if [ -n "$theirs" ] && [ "$ours" = "$theirs" ]; then pass "$1: status warns no_reset for what QEMU cannot reset ($theirs)"; else
+        fail "$1: status warns no_reset for '$ours', QEMU cannot reset '$theirs'"
+    fi
+}
+
+expect_fact() { # NAME REGEX: a fact line init-premount-vmm printed matches REGEX (grep -E)
+    if vm_facts "$1" | grep -qE "$2"; then pass "$1: the VM shows '$2'"; else fail "$1: the VM shows no '$2'"; fi
+}
+
+expect_no_fact() { # NAME REGEX
+    if vm_facts "$1" | grep -qE "$2"; then fail "$1: the VM shows '$(vm_facts "$1" | grep -E "$2" | head -n 1)'"; else pass "$1: the VM shows no '$2'"; fi
+}
+
+expect_round_driver() { # NAME[:ROUND] ADDRESS DRIVER|-: ADDRESS's driver when that round began
+    local got
+    got=$(vmm_round "$1" driver | sed -n "s/^$2 //p")
+    if [ "$got" = "$3" ]; then pass "$1: $2 on $3"; else fail "$1: $2 on '${got:-?}', expected $3"; fi
+}
+
+# expect_region_inside NAME OWNER PARENT: in the VM's /proc/iomem, a region of OWNER
+# (efifb) lies inside one of PARENT (0000:00:01.0, the card's BAR).
+expect_region_inside() {
+    local got
+    got=$(vm_facts "$1" | sed -n 's/^iomem //p' | python3 -c '
+import sys
+owner, parent = sys.argv[1], sys.argv[2]
+regions = {}
+for line in sys.stdin:
+    span, _, name = line.strip().partition(" : ")
+    start, _, end = span.partition("-")
+    regions.setdefault(name, []).append((int(start, 16), int(end, 16)))
+inside = [(a, b, c, d) for a, b in regions.get(owner, []) for c, d in regions.get(parent, []) if c <= a and b <= d]
+print("%x-%x inside %x-%x" % inside[0] if inside else "none")' "$2" "$3")
+    if [ "$got" != none ]; then pass "$1: /proc/iomem has $2 inside $3 ($got)"; else fail "$1: /proc/iomem has no $2 region inside $3"; fi
 }

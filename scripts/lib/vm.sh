@@ -47,6 +47,19 @@ vm_add_test_files() {
     install -m 755 "$vm_testfiles/init-premount-report" "$conf/scripts/init-premount/earlybind-test-report"
 }
 
+# vm_add_vmm_files NAME [qemu]: the earlybind CLI (stripped, from $bin) in the staged
+# root, the test-only hook that copies it into the image and the script that runs
+# `earlybind status` in the VM (named to run before the report script, which powers
+# off); with "qemu", also the hook that copies QEMU in, for ebtest.qemu=.
+vm_add_vmm_files() {
+    local root=$work/$1 conf=$work/$1/etc/initramfs-tools
+    mkdir -p "$root/usr/sbin"
+    strip --strip-unneeded -o "$root/usr/sbin/earlybind" "$bin/earlybind"
+    install -m 755 "$vm_testfiles/hook-test-cli" "$conf/hooks/earlybind-test-cli"
+    [ "${2:-}" != qemu ] || install -m 755 "$vm_testfiles/hook-test-qemu" "$conf/hooks/earlybind-test-qemu"
+    install -m 755 "$vm_testfiles/init-premount-vmm" "$conf/scripts/init-premount/earlybind-test-checks"
+}
+
 # vm_mkinitramfs NAME: builds $work/NAME.img from the staged root's conf dir.
 vm_mkinitramfs() {
     # The hook reads earlybind's files from under the staged root it names.
@@ -63,15 +76,30 @@ vm_guest_sysfs() {
     [ -d "$work/guest-sysfs" ] || "$vm_testfiles/../fake-sysfs" "$work/guest-sysfs" --spec "$vm_testfiles/guest-devices"
 }
 
-# vm_build_image NAME CONFIG_TEXT [preload]: stages a root, installs earlybind into it
+# vm_build_image NAME CONFIG_TEXT [OPTION...]: stages a root, installs earlybind into it
 # with CONFIG_TEXT as its config, adds the test-only files and builds $work/NAME.img.
+# Options: preload (an init-top script loads the host drivers before earlybind), cli
+# (the CLI and init-premount-vmm, see vm_add_vmm_files), qemu (those and QEMU),
+# no-gpu-driver (the image holds snd-hda-intel but not bochs).
 vm_build_image() {
-    vm_stage "$1"
-    printf '%s\n' "$2" >"$work/$1/etc/earlybind.conf"
+    local name=$1 config=$2 option preload='' cli='' drivers=''
+    shift 2
+    for option; do
+        case $option in
+        preload) preload=preload ;;
+        cli) cli=${cli:-cli} ;;
+        qemu) cli=qemu ;;
+        no-gpu-driver) drivers=snd-hda-intel ;;
+        *) echo "vm_build_image $name: unknown option '$option'" >&2; return 2 ;;
+        esac
+    done
+    vm_stage "$name"
+    printf '%s\n' "$config" >"$work/$name/etc/earlybind.conf"
     vm_guest_sysfs
-    "$bin/earlybind" install --root "$work/$1" --sysfs "$work/guest-sysfs" --no-grub --no-initramfs >"$work/$1.install.log"
-    vm_add_test_files "$1" "${3:-}"
-    vm_mkinitramfs "$1"
+    "$bin/earlybind" install --root "$work/$name" --sysfs "$work/guest-sysfs" --no-grub --no-initramfs >"$work/$name.install.log"
+    vm_add_test_files "$name" "$preload"
+    [ -z "$cli" ] || vm_add_vmm_files "$name" "$cli"
+    EBTEST_DRIVERS=$drivers vm_mkinitramfs "$name"
 }
 
 # vm_build_dracut_image NAME CONFIG_TEXT: the same with dracut: `earlybind install
@@ -96,25 +124,35 @@ vm_build_dracut_image() {
     fi
 }
 
+# The test machine's devices. 00:01.0 is QEMU's standard VGA (1234:1111, the boot
+# VGA); 03.0 and 05.0 are two identical GPUs (bochs-display, also 1234:1111); 05.1 is
+# the HDMI-audio function of the card at 05.0 (same IOMMU group); 02.0 is the host's
+# own audio.
+vm_fixed_devices="-device ich9-intel-hda,addr=02.0 -device bochs-display,addr=03.0 \
+-device bochs-display,addr=05.0,multifunction=on -device ich9-intel-hda,addr=05.1"
+
 # vm_boot NAME IMAGE EXTRA_CMDLINE: boots the test machine; the console goes to
 # $work/NAME.console. Fails when the report script did not run. VM_IOMMU=off boots
 # with intel_iommu=off (Debian's kernel turns it on by default: INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF);
-# VM_DEVICES adds QEMU -device arguments.
+# VM_FIXED_DEVICES replaces $vm_fixed_devices (another card in a slot); VM_DEVICES adds
+# QEMU -device arguments; VM_FIRMWARE=uefi boots OVMF (with a copy of its variable
+# store per boot) instead of SeaBIOS.
 vm_boot() {
     local name=$1 image=$2 extra=$3 iommu=intel_iommu=on
     [ "${VM_IOMMU:-on}" = off ] && iommu=intel_iommu=off
-    local -a devices
+    local -a fixed devices firmware=()
+    read -r -a fixed <<<"${VM_FIXED_DEVICES:-$vm_fixed_devices}"
     read -r -a devices <<<"${VM_DEVICES:-}"
-    # 00:01.0 is QEMU's standard VGA (1234:1111, the boot VGA); 03.0 and 05.0 are two
-    # identical GPUs (bochs-display, also 1234:1111); 05.1 is the HDMI-audio function
-    # of the card at 05.0 (same IOMMU group); 02.0 is the host's own audio.
+    if [ "${VM_FIRMWARE:-bios}" = uefi ]; then
+        cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/$name.vars.fd"
+        firmware=(-drive "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"
+            -drive "if=pflash,format=raw,file=$work/$name.vars.fd")
+    fi
     timeout 300 qemu-system-x86_64 \
         -machine q35,kernel-irqchip=split -accel tcg -m 1024 \
+        "${firmware[@]}" \
         -device intel-iommu,intremap=on \
-        -device ich9-intel-hda,addr=02.0 \
-        -device bochs-display,addr=03.0 \
-        -device bochs-display,addr=05.0,multifunction=on \
-        -device ich9-intel-hda,addr=05.1 \
+        "${fixed[@]}" \
         "${devices[@]}" \
         -kernel "/boot/vmlinuz-$KVER" -initrd "$image" \
         -append "$iommu console=ttyS0 panic=-1 $extra" \
@@ -140,4 +178,16 @@ vm_log() {
 # vm_report NAME: the boot report (/run/earlybind/boot.json) of that boot, or nothing.
 vm_report() {
     sed -n 's/^EBTEST report //p' "$work/$1.console" | tr -d '\r'
+}
+
+# vm_round NAME ROUND WHAT: the rest of the "EBTEST WHAT ROUND ..." lines that
+# init-premount-vmm printed in that round (boot, or giveback).
+vm_round() {
+    sed -n "s/^EBTEST $3 $2 //p" "$work/$1.console" | tr -d '\r'
+}
+
+# vm_facts NAME: the rest of the "EBTEST fact ..." lines (uname, cpu, acpi-tables,
+# reset_method, group, iomem, interrupts, dmesg) that init-premount-vmm printed.
+vm_facts() {
+    sed -n 's/^EBTEST fact //p' "$work/$1.console" | tr -d '\r'
 }
