@@ -152,6 +152,11 @@ struct StatusReport {
             all.append(.error(problem.code, view.device.address, problem.message, fix: StatusReport.fix(forProblem: problem.code, view.device.address)))
         }
         all += viability.checks
+        if configChangedSinceBoot == true {
+            all.append(.warning("config_changed_since_boot", nil,
+                                "the config has changed since this boot's binder read it: the next boot binds what it says now",
+                                fix: "earlybind install, then reboot (or earlybind apply to bind now)"))
+        }
         return all.filter { $0.severity == .error } + all.filter { $0.severity == .warning }
     }
 
