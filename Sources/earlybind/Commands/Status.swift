@@ -9,14 +9,22 @@ extension Earlybind {
         static let configuration = CommandConfiguration(
             abstract: "Is the GPU ready for the VM? If not, why not.",
             discussion: """
-                Checks the IOMMU (groups, kernel flags, CPU vendor, firmware table), the \
-                vfio modules, the installation (hook, init-top script, initramfs images \
-                newer than the config) and every configured device: present, ID as \
-                expected, IOMMU group, driver, and when it is not on vfio-pci, why. Shows \
-                earlybind's lines from this boot's kernel log when it can read it (root).
+                Checks what a VMM needs, the way a VMM checks it: the IOMMU (the firmware's \
+                DMAR or IVRS table, the groups, the kernel flags, interrupt remapping), \
+                the vfio modules, the installation and every configured device: present, ID \
+                as expected, on vfio-pci, and its IOMMU group viable (every endpoint on \
+                vfio-pci, pci-stub or no driver; as root the kernel is asked through \
+                /dev/vfio/GROUP, opened once and closed at once, unless a process holds it). \
+                Also the device's reset, a firmware framebuffer in its BARs, the boot \
+                loader and the initramfs images, and what this boot's binder recorded.
 
-                Exit status: 0 when every configured device is on vfio-pci (or none is \
-                configured), 1 when one is not, 2 when sysfs or the config cannot be read.
+                Every finding is a check with a stable code, error or warning, and a fix; \
+                ready means no error: at least one device configured, the config readable \
+                and valid, each device and its group on vfio-pci, the IOMMU on and \
+                interrupts remapped.
+
+                Exit status: 0 ready, 1 not ready, 2 when status cannot tell (sysfs or the \
+                config cannot be read).
                 """
         )
 

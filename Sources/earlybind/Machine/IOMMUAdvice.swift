@@ -7,16 +7,11 @@ enum IOMMUAdvice {
         var lines = wrapped("IOMMU is off: \(host.sysfs.root)/kernel/iommu_groups is empty, so no device can be passed through. To turn it on:",
                             indent: "", continuation: "")
         lines += wrapped("1. enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware setup;", indent: "  ", continuation: "     ")
-        lines += wrapped("2. " + commandLineStep(cpuVendor: host.cpuVendor) + ";", indent: "  ", continuation: "     ")
+        let evidence = IOMMUEvidence(host: host, groups: inventory.groups.count, kernelLog: nil)
+        lines += wrapped("2. " + commandLineStep(evidence.kind) + ";", indent: "  ", continuation: "     ")
         lines += wrapped("3. reboot and run 'earlybind groups' again.", indent: "  ", continuation: "     ")
         lines.append("\(inventory.devices.count) PCI devices were found.")
         return lines.joined(separator: "\n")
-    }
-
-    /// The kernel flag the CPU needs: Intel's IOMMU is off unless asked for, AMD's is
-    /// on by default; for another or unknown vendor earlybind does not guess.
-    static func neededFlag(cpuVendor: String?) -> String? {
-        cpuVendor == "GenuineIntel" ? "intel_iommu=on" : nil
     }
 
     /// Whether the command line turns the needed flag on (`intel_iommu=on,igfx_off` does).
@@ -28,13 +23,14 @@ enum IOMMUAdvice {
         }
     }
 
-    static func commandLineStep(cpuVendor: String?) -> String {
-        switch cpuVendor {
-        case "AuthenticAMD":
+    /// The kernel command line step for the IOMMU the firmware describes (`IOMMUEvidence.kind`).
+    static func commandLineStep(_ kind: IOMMUEvidence.Kind?) -> String {
+        switch kind {
+        case .amd:
             return "AMD: the kernel turns AMD-Vi on by itself; make sure amd_iommu=off is not on the kernel command line"
-        case "GenuineIntel":
+        case .intel:
             return "Intel: boot with intel_iommu=on ('earlybind install' adds it through a GRUB drop-in)"
-        default:
+        case nil:
             return "on Intel, boot with intel_iommu=on; on AMD the kernel turns AMD-Vi on by itself"
         }
     }

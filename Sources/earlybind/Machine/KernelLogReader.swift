@@ -6,10 +6,10 @@ import Glibc
 
 /// Reads earlybind's boot lines back from the kernel log.
 enum KernelLogReader {
-    /// The `earlybind: …` messages of this boot, or nil when the log cannot be read
-    /// (it needs root where `dmesg_restrict` is set). `/dev/kmsg` is read through
-    /// syslog(2), in one call; another path is read as a file of kmsg records.
-    static func earlybindLines(path: String = "/dev/kmsg") -> [String]? {
+    /// The messages of this boot, or nil when the log cannot be read (it needs root
+    /// where `dmesg_restrict` is set). `/dev/kmsg` is read through syslog(2), in one
+    /// call; another path is read as a file of kmsg records.
+    static func messages(path: String = "/dev/kmsg") -> [String]? {
         if path == "/dev/kmsg" { return kernelBuffer().map(bufferMessages) }
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { return nil }
@@ -32,11 +32,17 @@ enum KernelLogReader {
         return messages(String(decoding: bytes, as: UTF8.self))
     }
 
-    /// The messages in kmsg records (`6,339,5140900,-;text`) that come from earlybind.
+    /// The `earlybind: …` messages among `messages`.
+    static func earlybindLines(_ messages: [String]) -> [String] {
+        messages.filter { $0.hasPrefix("earlybind: ") }
+    }
+
+    /// The messages of kmsg records (`6,339,5140900,-;text`); continuation lines
+    /// (starting with a space: `SUBSYSTEM=pci`) are not messages.
     static func messages(_ records: String) -> [String] {
         records.split(separator: "\n").compactMap { record in
-            let text = record.firstIndex(of: ";").map { record[record.index(after: $0)...] } ?? record[...]
-            return text.hasPrefix("earlybind: ") ? String(text) : nil
+            if record.hasPrefix(" ") { return nil }
+            return String(record.firstIndex(of: ";").map { record[record.index(after: $0)...] } ?? record[...])
         }
     }
 
@@ -50,13 +56,13 @@ enum KernelLogReader {
         return String(decoding: buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// The earlybind messages in syslog(2) text: `<5>[    3.677427] earlybind: …`.
+    /// The messages in syslog(2) text: `<5>[    3.677427] earlybind: …`.
     static func bufferMessages(_ text: String) -> [String] {
-        text.split(separator: "\n").compactMap { line in
+        text.split(separator: "\n").map { line in
             var rest = line[...]
             if rest.hasPrefix("<"), let end = rest.firstIndex(of: ">") { rest = rest[rest.index(after: end)...] }
             if rest.hasPrefix("["), let end = rest.firstIndex(of: "]") { rest = rest[rest.index(after: end)...].drop { $0 == " " } }
-            return rest.hasPrefix("earlybind: ") ? String(rest) : nil
+            return String(rest)
         }
     }
 }

@@ -10,9 +10,9 @@ struct StatusReport {
     let host: Host
     let inventory: Inventory
     let cmdline: [String]
-    let cpuVendor: String?
-    let firmwareTable: String
-    let firmwareTablePresent: Bool
+    let iommu: IOMMUEvidence
+    /// The IOMMU groups of the configured devices, as a VMM finds them.
+    let viability: GroupViability
     let moduleStates: [(name: String, state: String)]
     let modulesNote: String?
     /// Where the hook and init-top script were found: the package's copies under
@@ -45,14 +45,16 @@ struct StatusReport {
     /// What the manual vfio recipe left behind: warnings only, `ready` does not depend on them.
     let leftovers: [RecipeLeftovers.Leftover]
 
-    /// `kernelLogPath` replaces the host's kernel log (`Host.kernelLogPath`).
-    init(host: Host, kernelLogPath: String? = nil) {
+    /// `kernelLogPath` replaces the host's kernel log (`Host.kernelLogPath`). `mayOpenGroupNodes`
+    /// lets viability be asked of the kernel (as root, on this machine's own /sys and /dev only).
+    init(host: Host, kernelLogPath: String? = nil, mayOpenGroupNodes: Bool = true) {
         self.host = host
-        inventory = Inventory(host)
+        let inventory = Inventory(host)
+        self.inventory = inventory
         cmdline = host.cmdline
-        cpuVendor = host.cpuVendor
-        firmwareTable = cpuVendor == "AuthenticAMD" ? "IVRS" : "DMAR"
-        firmwareTablePresent = host.sysfs.io.exists(host.sysfs.root + "/firmware/acpi/tables/" + firmwareTable)
+        let messages = KernelLogReader.messages(path: kernelLogPath ?? host.kernelLogPath)
+        kernelLog = messages.map(KernelLogReader.earlybindLines)
+        iommu = IOMMUEvidence(host: host, groups: inventory.groups.count, kernelLog: messages)
 
         let modulesDirectory = host.modulesDirectory
         let haveModules = modulesDirectory.map(PosixIO().exists) ?? false
@@ -84,7 +86,6 @@ struct StatusReport {
             guard let configTime, let imageTime = host.modificationTime(host.root.resolve(image)) else { return false }
             return imageTime < configTime
         }
-        kernelLog = KernelLogReader.earlybindLines(path: kernelLogPath ?? host.kernelLogPath)
         let record = BootRecord.load(host)
         bootRecord = record
 
@@ -92,7 +93,8 @@ struct StatusReport {
         var readError: String? = nil
         do { loaded = try ConfigFile.load(host) } catch { readError = "\(error)" }
         configReadError = readError
-        configExists = loaded != nil
+        var info = stat()
+        configExists = lstat(host.configPath, &info) == 0
         configErrors = loaded?.config.errors.map(\.description) ?? []
         if let booted = record?.configSHA256, let text = loaded?.text {
             configChangedSinceBoot = booted != SHA256.hex(text)
@@ -121,6 +123,57 @@ struct StatusReport {
         }
         devices = views
         leftovers = RecipeLeftovers(host).all
+        let configuredGroups = Set(views.compactMap { $0.device.iommuGroup }).sorted()
+        let ownMachine = geteuid() == 0 && host.root.isSystemRoot && host.sysfs.root == "/sys"
+        viability = GroupViability(groups: configuredGroups, inventory: inventory, host: host,
+                                   askKernel: mayOpenGroupNodes && ownMachine)
+    }
+
+    /// Every finding, errors that keep the VM from the devices first in the order they
+    /// arise, then the warnings.
+    var checks: [StatusCheck] {
+        var all: [StatusCheck] = []
+        if let problem = inventory.problem {
+            all.append(.error("sysfs_unreadable", nil, "cannot list PCI devices: \(problem)", fix: "check the --sysfs path, or run on the host itself"))
+        }
+        if let configReadError {
+            all.append(.error("config_unreadable", nil, "cannot read the config: \(configReadError)",
+                              fix: "run 'earlybind status' as root (sudo earlybind status)"))
+        } else if !configErrors.isEmpty {
+            all.append(.error("config_invalid", nil, configErrors.joined(separator: "; "), fix: "fix those lines of \(Config.defaultPath), then run 'earlybind install'"))
+        } else if devices.isEmpty && unmatchedIDs.isEmpty && inventory.problem == nil {
+            all.append(.error("nothing_configured", nil, "no device is configured for vfio-pci",
+                              fix: "earlybind groups, then earlybind add ADDRESS and earlybind install"))
+        }
+        all += unmatchedIDs.map { .error("id_unmatched", nil, "no device has the ID \($0) of the config", fix: "earlybind remove \($0), or check 'earlybind groups'") }
+        all += iommu.checks
+        for view in devices {
+            guard let problem = view.problem else { continue }
+            all.append(.error(problem.code, view.device.address, problem.message, fix: StatusReport.fix(forProblem: problem.code, view.device.address)))
+        }
+        all += viability.checks
+        if configChangedSinceBoot == true {
+            all.append(.warning("config_changed_since_boot", nil,
+                                "the config has changed since this boot's binder read it: the next boot binds what it says now",
+                                fix: "earlybind install, then reboot (or earlybind apply to bind now)"))
+        }
+        return all.filter { $0.severity == .error } + all.filter { $0.severity == .warning }
+    }
+
+    /// What to run for a configured device's problem.
+    static func fix(forProblem code: String, _ address: PCIAddress) -> String? {
+        switch code {
+        case "absent", "hardware_changed", "group_mate_changed":
+            return "check the card is seated where the config says (earlybind groups), then earlybind remove \(address) and earlybind add the device where it is now"
+        case "earlybind_off": return "reboot without earlybind=off"
+        case "not_installed": return "earlybind install, then reboot"
+        case "initramfs_outdated": return "earlybind install, then reboot"
+        case "other_driver", "no_driver", "bind_failed": return "earlybind apply (now), or reboot after earlybind install"
+        case "vfio_unavailable": return "install the kernel's vfio-pci module (or remove its blacklist), then earlybind install and reboot"
+        case "no_iommu_group": return "turn the IOMMU on (see iommu_off), then reboot"
+        case "config_invalid": return "fix the config's bad lines, then earlybind install"
+        default: return "earlybind add \(address) explains the refusal; add 'force' to the entry only if the host can do without it"
+        }
     }
 
     /// The ID an address entry expects, for showing a device that is gone.
@@ -178,32 +231,24 @@ struct StatusReport {
         return ("no_driver", "no driver is bound (reboot after 'earlybind install')")
     }
 
-    var ready: Bool { devices.allSatisfy { $0.problem == nil } && configErrors.isEmpty && unmatchedIDs.isEmpty }
+    /// Ready for the VM exactly when no check is an error.
+    var ready: Bool { !checks.contains { $0.severity == .error } }
 
+    /// 0 ready, 1 not ready, 2 when status cannot tell (sysfs or the config unreadable).
     var exitCode: Int32 {
         if inventory.problem != nil || configReadError != nil { return 2 }
         return ready ? 0 : 1
     }
 
-    var iommuFlags: [String] {
-        cmdline.filter { $0.hasPrefix("intel_iommu=") || $0.hasPrefix("amd_iommu=") || $0.hasPrefix("iommu=") || $0 == "earlybind=off" }
-    }
-
     var json: JSON {
-        let needed = IOMMUAdvice.neededFlag(cpuVendor: cpuVendor)
         let leftovers: JSON = .array(self.leftovers.map(\.json))
+        let checks = self.checks
         return .object([
-            ("ready", .bool(ready)),
-            ("iommu", .object([
-                ("enabled", .bool(inventory.iommuEnabled)),
-                ("groups", .int(inventory.groups.count)),
-                ("cpu_vendor", .optional(cpuVendor)),
-                ("needed_flag", .optional(needed)),
-                ("needed_flag_present", .bool(needed.map { IOMMUAdvice.isPresent($0, in: cmdline) } ?? true)),
-                ("kernel_flags", .array(iommuFlags.map(JSON.string))),
-                ("firmware_table", .string(firmwareTable)),
-                ("firmware_table_present", .bool(firmwareTablePresent)),
-            ])),
+            ("ready", .bool(!checks.contains { $0.severity == .error })),
+            ("reasons", .array(checks.filter { $0.severity == .error }.map(\.json))),
+            ("checks", .array(checks.map(\.json))),
+            ("iommu", iommu.json),
+            ("vfio_groups", viability.json),
             ("modules", .array(moduleStates.map { .object([("name", .string($0.name)), ("state", .string($0.state))]) })),
             ("installation", .object([
                 ("hook", .bool(hookInstalled)),
@@ -242,24 +287,25 @@ struct StatusReport {
         }
 
         lines.append("IOMMU")
-        if inventory.iommuEnabled {
-            row("groups", "\(inventory.groups.count) in \(host.sysfs.root)/kernel/iommu_groups")
+        if iommu.enabled {
+            row("groups", "\(iommu.groups) in \(host.sysfs.root)/kernel/iommu_groups")
         } else {
             row("groups", "none: the IOMMU is off")
         }
-        let needed = IOMMUAdvice.neededFlag(cpuVendor: cpuVendor)
-        let cpu = cpuVendor ?? "unknown vendor"
-        if inventory.iommuEnabled {
-            row("CPU", cpu + ": the IOMMU is on")
-        } else if let needed {
-            row("CPU", cpu + ": needs " + needed + (IOMMUAdvice.isPresent(needed, in: cmdline) ? " (present)" : " (missing)"))
-        } else if cpuVendor == "AuthenticAMD" {
-            row("CPU", cpu + ": on by default")
-        } else {
-            row("CPU", cpu + ": no flag known to be needed")
+        row("firmware", iommu.firmwareTable.map { "ACPI " + $0 + " table (" + ($0 == "DMAR" ? "Intel VT-d" : "AMD-Vi") + ")" }
+            ?? "no ACPI DMAR or IVRS table")
+        row("CPU", iommu.cpuVendor ?? "unknown vendor")
+        var flags = iommu.kernelFlags.isEmpty ? "none of intel_iommu=, amd_iommu=, iommu=" : iommu.kernelFlags.joined(separator: " ")
+        if let needed = iommu.neededFlag { flags += "; needs " + needed + (iommu.neededFlagPresent ? " (present)" : " (missing)") }
+        row("kernel flags", flags)
+        if iommu.enabled {
+            switch (iommu.interruptRemapping, iommu.remappingSource) {
+            case (true?, .procInterrupts?): row("interrupts", "remapped (IR chips in /proc/interrupts)")
+            case (true?, _): row("interrupts", "remapped (kernel log)")
+            case (false?, _): row("interrupts", "not remapped" + (iommu.unsafeInterruptsAllowed ? " (allow_unsafe_interrupts is set)" : ""))
+            case (nil, _): row("interrupts", "cannot tell whether they are remapped")
+            }
         }
-        row("kernel flags", iommuFlags.isEmpty ? "none of intel_iommu=, amd_iommu=, iommu=" : iommuFlags.joined(separator: " "))
-        row("ACPI table", firmwareTable + (firmwareTablePresent ? " present" : " missing (firmware has the IOMMU off?)"))
 
         lines.append("vfio modules")
         moduleStates.forEach { row($0.name, $0.state.replacingAll("_", with: " ")) }
@@ -293,10 +339,19 @@ struct StatusReport {
             lines.append("  none configured (earlybind add ADDRESS)")
         }
         unmatchedIDs.forEach { lines.append("  \($0): no device has this ID") }
+        let checks = self.checks
         for view in devices {
             lines += view.lines()
-            let verdict = view.problem.map { "not on vfio-pci [\($0.code)]: \($0.message)" } ?? "on vfio-pci: ready"
+            let groupBlocked = viability.groups.first { $0.number == view.device.iommuGroup && !$0.viable }
+            let verdict = view.problem.map { "not on vfio-pci [\($0.code)]: \($0.message)" }
+                ?? groupBlocked.map { "on vfio-pci, but IOMMU group \($0.number) is not viable [group_not_viable]" }
+                ?? "on vfio-pci"
             lines += wrapped(verdict, indent: "    ", continuation: "      ")
+        }
+        for group in viability.groups {
+            let members = group.members.map { "\($0.address) \($0.driver?.description ?? "-")" }.joined(separator: ", ")
+            let verdict = (group.viable ? "viable" : "not viable") + (group.source == .vfio ? " (asked VFIO)" : " (from sysfs)")
+            row("group \(group.number)", verdict + ": " + members)
         }
         if !leftovers.isEmpty {
             lines.append("leftovers from the manual method")
@@ -320,6 +375,14 @@ struct StatusReport {
         } else {
             lines.append("boot log: cannot read the kernel log (as root it shows earlybind's lines)")
         }
+        if !checks.isEmpty {
+            lines.append("checks")
+            lines += checks.flatMap(\.lines)
+        }
+        let errors = checks.filter { $0.severity == .error }.count
+        let warnings = checks.count - errors
+        let counts = "\(errors) error(s), \(warnings) warning(s)"
+        lines.append(errors == 0 ? "ready for the VM (\(devices.count) device(s); \(warnings) warning(s))" : "not ready: " + counts)
         return lines.joined(separator: "\n")
     }
 }
