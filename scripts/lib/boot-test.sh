@@ -269,12 +269,19 @@ print(" ".join(sorted(c.get("device") or "null" for c in status.get("checks", []
     fi
 }
 
-expect_fact() { # NAME REGEX: a fact line init-premount-vmm printed matches REGEX (grep -E)
-    if vm_facts "$1" | grep -qE "$2"; then pass "$1: the VM shows '$2'"; else fail "$1: the VM shows no '$2'"; fi
+# expect_fact NAME REGEX: a fact line init-premount-vmm printed matches REGEX (grep -E).
+# The facts are read whole first: grep -q in a pipe would end sed early, and pipefail
+# would count that as a miss.
+expect_fact() {
+    local facts
+    facts=$(vm_facts "$1")
+    if grep -qE "$2" <<<"$facts"; then pass "$1: the VM shows '$2'"; else fail "$1: the VM shows no '$2'"; fi
 }
 
 expect_no_fact() { # NAME REGEX
-    if vm_facts "$1" | grep -qE "$2"; then fail "$1: the VM shows '$(vm_facts "$1" | grep -E "$2" | head -n 1)'"; else pass "$1: the VM shows no '$2'"; fi
+    local facts
+    facts=$(vm_facts "$1")
+    if grep -qE "$2" <<<"$facts"; then fail "$1: the VM shows '$(grep -E "$2" <<<"$facts" | head -n 1)'"; else pass "$1: the VM shows no '$2'"; fi
 }
 
 expect_round_driver() { # NAME[:ROUND] ADDRESS DRIVER|-: ADDRESS's driver when that round began
