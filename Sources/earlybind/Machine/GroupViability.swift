@@ -36,7 +36,11 @@ struct GroupViability {
     /// `askKernel`: open each group's node once for VFIO_GROUP_GET_STATUS. Only for this
     /// machine's own /sys and /dev, as root, and never for periodic runs: the node admits
     /// one opener, so a VM starting at that moment would fail.
-    init(groups numbers: [Int], inventory: Inventory, host: Host, askKernel: Bool) {
+    /// Addresses in the config: a blocker among them needs only `apply`, any other an `add` first.
+    let configured: Set<PCIAddress>
+
+    init(groups numbers: [Int], configured: Set<PCIAddress>, inventory: Inventory, host: Host, askKernel: Bool) {
+        self.configured = configured
         let openFiles = OpenFiles(io: PosixIO(), procRoot: host.procRoot)
         groups = numbers.map { number in
             let members = inventory.members(of: number)
@@ -82,7 +86,8 @@ struct GroupViability {
                 for blocker in group.blockers {
                     checks.append(.error("group_not_viable", blocker.address,
                                          "IOMMU group \(group.number) is not viable: \(blocker.address) is on \(blocker.driver!.description), and \(rule)",
-                                         fix: "earlybind add \(blocker.address), then earlybind apply (or reboot)"))
+                                         fix: configured.contains(blocker.address) ? "earlybind apply (or reboot)"
+                                             : "earlybind add \(blocker.address), then earlybind apply (or reboot)"))
                 }
             }
             for holder in group.holders {

@@ -113,7 +113,7 @@ struct IOMMUEvidence {
         var message = "no IOMMU groups, so no device can be passed through: "
         var steps: [String] = []
         if !disablingFlags.isEmpty {
-            message += disablingFlags.joined(separator: " ") + " is on this boot's kernel command line"
+            message += disablingFlags.joined(separator: " ") + " is on this boot's kernel command line, and " + tableSentence
             steps.append("remove " + disablingFlags.joined(separator: " ") + " from the boot loader's command line")
         } else if firmwareTable == nil {
             message += tableSentence

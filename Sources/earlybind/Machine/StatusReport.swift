@@ -125,7 +125,7 @@ struct StatusReport {
         leftovers = RecipeLeftovers(host).all
         let configuredGroups = Set(views.compactMap { $0.device.iommuGroup }).sorted()
         let ownMachine = geteuid() == 0 && host.root.isSystemRoot && host.sysfs.root == "/sys"
-        viability = GroupViability(groups: configuredGroups, inventory: inventory, host: host,
+        viability = GroupViability(groups: configuredGroups, configured: Set(views.map(\.device.address)), inventory: inventory, host: host,
                                    askKernel: mayOpenGroupNodes && ownMachine)
     }
 
