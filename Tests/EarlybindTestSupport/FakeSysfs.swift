@@ -16,10 +16,14 @@ public struct FakeDevice: Sendable {
     /// The upstream bridge: the device's directory goes below the parent's, as the kernel lays
     /// out a topology (`devices/pci0000:00/0000:00:01.0/0000:01:00.0`). Nil: directly below `pci0000:00`.
     public var parent: String?
+    /// The words of `reset_method`; nil leaves the file out, as the kernel does for a device it cannot reset.
+    public var resetMethod: String?
 
     public init(_ address: String, id: String, class classCode: String, group: Int?, driver: String? = nil,
-                hostDriver: String? = nil, bootVGA: Bool? = nil, headerType: UInt8? = nil, parent: String? = nil) {
+                hostDriver: String? = nil, bootVGA: Bool? = nil, headerType: UInt8? = nil, parent: String? = nil,
+                resetMethod: String? = "bus") {
         self.address = address
+        self.resetMethod = resetMethod
         self.parent = parent
         self.id = id
         self.classCode = classCode
@@ -33,7 +37,8 @@ public struct FakeDevice: Sendable {
 
 extension FakeDevice {
     /// The devices of a spec in `scripts/fake-sysfs` format, one a line:
-    /// `ADDRESS VENDOR:DEVICE CLASS GROUP|- DRIVER|- [boot_vga] [parent=ADDRESS]`, `#` starting a comment.
+    /// `ADDRESS VENDOR:DEVICE CLASS GROUP|- DRIVER|- [boot_vga] [parent=ADDRESS] [reset=METHOD,...|none]`,
+    /// `#` starting a comment; without `reset=` a device has reset_method `bus`.
     /// As that script does, a display device (class 03) gets a boot_vga file (1 when marked,
     /// else 0) and every device a config header: type 1 for a PCI-to-PCI bridge, else 0.
     /// `parent=` places the device below its upstream bridge, which must come earlier.
@@ -45,19 +50,21 @@ extension FakeDevice {
             let extra = words.dropFirst(5)
             let bootVGA = extra.contains("boot_vga")
             let parents = extra.filter { $0.hasPrefix("parent=") }.map { String($0.dropFirst("parent=".count)) }
-            guard words.count >= 5, extra.count == (bootVGA ? 1 : 0) + parents.count, parents.count <= 1,
+            let resets = extra.filter { $0.hasPrefix("reset=") }.map { String($0.dropFirst("reset=".count)) }
+            guard words.count >= 5, extra.count == (bootVGA ? 1 : 0) + parents.count + resets.count, parents.count <= 1, resets.count <= 1,
                   extra.filter({ $0 == "boot_vga" }).count <= 1, words[1].split(separator: ":").count == 2,
                   words[3] == "-" || Int(words[3]) != nil,
                   parents.allSatisfy({ parent in devices.contains { $0.address == parent } })
             else {
-                throw FakeSpecError(description: "\(file):\(number + 1): expected ADDRESS VENDOR:DEVICE CLASS GROUP DRIVER [boot_vga] [parent=ADDRESS] (a parent listed earlier)")
+                throw FakeSpecError(description: "\(file):\(number + 1): expected ADDRESS VENDOR:DEVICE CLASS GROUP DRIVER [boot_vga] [parent=ADDRESS] [reset=METHODS|none] (a parent listed earlier)")
             }
             let classCode = words[2]
             let bridge = ["0604", "0607", "0609"].contains(String(classCode.prefix(4)))
             devices.append(FakeDevice(
                 words[0], id: words[1], class: classCode, group: Int(words[3]), driver: words[4] == "-" ? nil : words[4],
                 bootVGA: classCode.hasPrefix("03") ? bootVGA : nil, headerType: bridge ? 0x01 : 0x00,
-                parent: parents.first))
+                parent: parents.first,
+                resetMethod: resets.first.map { $0 == "none" ? nil : $0.replacingOccurrences(of: ",", with: " ") } ?? "bus"))
         }
         return devices
     }
@@ -125,6 +132,7 @@ public final class FakeSysfs {
         try write(dir + "/class", "0x\(device.classCode)\n")
         try write(dir + "/driver_override", "(null)\n")
         if let bootVGA = device.bootVGA { try write(dir + "/boot_vga", bootVGA ? "1\n" : "0\n") }
+        if let resetMethod = device.resetMethod { try write(dir + "/reset_method", resetMethod + "\n") }
         if let headerType = device.headerType {
             var config = [UInt8](repeating: 0, count: 64)
             config[0x0e] = headerType

@@ -17,7 +17,9 @@ struct Applier<IO: FileIO> {
             throw ConfigFileError(description: "\(host.configPath) does not exist: add devices with 'earlybind add'")
         }
         var plan = BindPlan(entries: loaded.config.entries, sysfs: sysfs)
-        let usage = DisplayUsage(sysfs: sysfs, procRoot: procRoot)
+        let framebuffers = FirmwareFramebuffer(host: host)
+        var usage = DisplayUsage(sysfs: sysfs, procRoot: procRoot)
+        usage.firmwareFramebuffers = { [host] device in framebuffers.regions(in: device, host: host) ?? [] }
         // A group with one member in use is left whole: it cannot be half taken.
         var busyGroups: [Int: String] = [:]
         for decision in plan.decisions {

@@ -13,6 +13,8 @@ struct StatusReport {
     let iommu: IOMMUEvidence
     /// The IOMMU groups of the configured devices, as a VMM finds them.
     let viability: GroupViability
+    /// Each configured device's reset and firmware framebuffer findings.
+    let deviceChecks: [StatusCheck]
     let moduleStates: [(name: String, state: String)]
     let modulesNote: String?
     /// Where the hook and init-top script were found: the package's copies under
@@ -103,6 +105,8 @@ struct StatusReport {
         }
 
         let names = host.pciNames()
+        let framebuffers = FirmwareFramebuffer(host: host)
+        var deviceChecks: [StatusCheck] = []
         var views: [DeviceView] = []
         if let config = loaded?.config {
             let plan = BindPlan(entries: config.entries, sysfs: host.sysfs)
@@ -115,6 +119,17 @@ struct StatusReport {
                     off: cmdline.contains("earlybind=off"), installed: !hookPaths.isEmpty && !initTopPaths.isEmpty,
                     outdated: !outdatedImages.isEmpty,
                     atBoot: StatusReport.bootOutcome(decision.address, record: record, log: kernelLog ?? [])))
+                if decision.device != nil {
+                    let reset = ResetCapability(device: device, host: host)
+                    let inside = framebuffers.regions(in: device, host: host)
+                    view.extraJSON = [
+                        ("reset", reset.json),
+                        ("firmware_framebuffers", inside.map { .array($0.map { region in
+                            .object([("name", .string(region.name)), ("range", .string(region.range))])
+                        }) } ?? .null),
+                    ]
+                    deviceChecks += [reset.check, framebuffers.check(for: device, host: host)].compactMap { $0 }
+                }
                 views.append(view)
             }
             unmatchedIDs = plan.unmatchedIDs.map(\.description)
@@ -122,6 +137,7 @@ struct StatusReport {
             unmatchedIDs = []
         }
         devices = views
+        self.deviceChecks = deviceChecks
         leftovers = RecipeLeftovers(host).all
         let configuredGroups = Set(views.compactMap { $0.device.iommuGroup }).sorted()
         let ownMachine = geteuid() == 0 && host.root.isSystemRoot && host.sysfs.root == "/sys"
@@ -152,6 +168,7 @@ struct StatusReport {
             all.append(.error(problem.code, view.device.address, problem.message, fix: StatusReport.fix(forProblem: problem.code, view.device.address)))
         }
         all += viability.checks
+        all += deviceChecks
         if configChangedSinceBoot == true {
             all.append(.warning("config_changed_since_boot", nil,
                                 "the config has changed since this boot's binder read it: the next boot binds what it says now",

@@ -8,6 +8,8 @@ struct DeviceView {
     var configured: Bool
     /// A stable snake_case code when something keeps the device from the VM, with a sentence.
     var problem: (code: String, message: String)?
+    /// Keys only one command shows (status: the device's reset and firmware framebuffer), after the common ones.
+    var extraJSON: [(String, JSON)] = []
 
     init(_ device: PCIDevice, names: PCINames, configured: Bool, problem: (code: String, message: String)? = nil) {
         self.device = device
@@ -32,7 +34,7 @@ struct DeviceView {
             ("configured", .bool(configured)),
             ("problem", .optional(problem?.code)),
             ("message", .optional(problem?.message)),
-        ])
+        ] + extraJSON)
     }
 
     /// `0000:03:00.0 [10de:1b02] VGA compatible controller   nouveau    marks`, then the product
