@@ -22,12 +22,24 @@ import Testing
             Writes /usr/local/lib/earlybind/earlybind-boot, the hook
             /etc/initramfs-tools/hooks/earlybind, the script
             /etc/initramfs-tools/scripts/init-top/earlybind, a GRUB drop-in
-            /etc/default/grub.d/earlybind.cfg with the IOMMU flags /etc/default/grub lacks
-            (and, where /etc/kernel/cmdline exists for kernel-install and systemd-boot,
-            adds them there), and /etc/earlybind.conf when there is none. Then runs
-            'update-initramfs -u -k all' and 'update-grub', and checks that every image
-            holds earlybind and runs it before udev (lsinitramfs and the init-top ORDER;
-            lsinitrd for dracut; mkinitcpio images go unchecked).
+            /etc/default/grub.d/earlybind.cfg with the IOMMU flags GRUB's files lack
+            (/etc/default/grub, then /etc/default/grub.d/*.cfg in name order), and, where
+            /etc/kernel/cmdline exists for kernel-install, systemd-boot and Proxmox, adds
+            them there, and /etc/earlybind.conf when there is none. Then runs
+            'update-initramfs -u -k all' and 'update-grub' (and 'proxmox-boot-tool refresh'
+            where /etc/kernel/proxmox-boot-uuids exists), checks that every image holds
+            earlybind and runs it before udev (lsinitramfs and the init-top ORDER; lsinitrd
+            for dracut; mkinitcpio images go unchecked), and records per image its size,
+            time and SHA-256, the config's SHA-256 and the check's result, for 'earlybind
+            status'.
+
+            A word that turns the IOMMU off counts as a missing flag, with a warning:
+            intel_iommu=off is outdone by the intel_iommu=on earlybind adds after it (the
+            kernel takes the later word); iommu=off and amd_iommu=off must go by hand.
+            --firmware-framebuffer-off adds initcall_blacklist=sysfb_init to those flags;
+            the manifest records it, so every later install keeps it until
+            --firmware-framebuffer-on or uninstall takes it out. When the config forces the
+            boot VGA and the flag is not there, install says so.
 
             With dracut (--backend dracut, or when dracut is the generator installed) it
             writes the module /usr/lib/dracut/modules.d/90earlybind, whose pre-udev hook
@@ -61,7 +73,7 @@ import Testing
             pacman's database under the root), symlinks and blacklist lines are left alone
             and reported.
 
-            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--backend <NAME>] [--no-initramfs] [--no-grub] [--migrate] [--dry-run] [--json]
+            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--backend <NAME>] [--no-initramfs] [--no-grub] [--migrate] [--firmware-framebuffer-off] [--firmware-framebuffer-on] [--dry-run] [--json]
 
             OPTIONS:
               --sysfs <DIR>           Read devices from this sysfs tree. (default: /sys)
@@ -77,6 +89,13 @@ import Testing
               --migrate               Take the configured devices' IDs out of the manual
                                       recipe's ids= lists (modprobe.d, GRUB files,
                                       /etc/kernel/cmdline).
+              --firmware-framebuffer-off
+                                      Also add initcall_blacklist=sysfb_init to the
+                                      boot-loader flags, so that no framebuffer driver
+                                      holds the boot GPU; later installs keep it.
+              --firmware-framebuffer-on
+                                      Take initcall_blacklist=sysfb_init out of the
+                                      boot-loader flags again (uninstall does too).
               --dry-run               Show each change as a diff, and each command, and do
                                       nothing.
               --json                  Print what changed as JSON (for configuration

@@ -9,13 +9,25 @@ extension Earlybind {
                 Writes \(Layout.bootBinaryPath), the hook \
                 \(Layout.hookPath), the script \
                 \(Layout.initTopPath), a GRUB drop-in \
-                \(Layout.grubDropInPath) with the IOMMU flags \(Layout.grubDefaultsPath) \
-                lacks (and, where \(Layout.kernelCmdlinePath) exists for kernel-install and \
-                systemd-boot, adds them there), and \(Config.defaultPath) when there is \
-                none. Then runs \
-                '\(BootCommand.updateInitramfs.commandLine)' and '\(BootCommand.updateGrub.commandLine)', and checks that every \
-                image holds earlybind and runs it before udev (lsinitramfs and the \
-                init-top ORDER; lsinitrd for dracut; mkinitcpio images go unchecked).
+                \(Layout.grubDropInPath) with the IOMMU flags GRUB's files lack \
+                (\(Layout.grubDefaultsPath), then \(GrubDefaults.dropInDirectory)/*.cfg in name \
+                order), and, where \(Layout.kernelCmdlinePath) exists for kernel-install, \
+                systemd-boot and Proxmox, adds them there, and \(Config.defaultPath) when \
+                there is none. Then runs \
+                '\(BootCommand.updateInitramfs.commandLine)' and '\(BootCommand.updateGrub.commandLine)' (and \
+                '\(BootCommand.proxmoxBootRefresh.commandLine)' where \(Layout.proxmoxBootUUIDsPath) \
+                exists), checks that every image holds earlybind and runs it before udev \
+                (lsinitramfs and the init-top ORDER; lsinitrd for dracut; mkinitcpio images \
+                go unchecked), and records per image its size, time and SHA-256, the \
+                config's SHA-256 and the check's result, for 'earlybind status'.
+
+                A word that turns the IOMMU off counts as a missing flag, with a warning: \
+                intel_iommu=off is outdone by the intel_iommu=on earlybind adds after it \
+                (the kernel takes the later word); iommu=off and amd_iommu=off must go by \
+                hand. --firmware-framebuffer-off adds \(Layout.firmwareFramebufferFlag) to \
+                those flags; the manifest records it, so every later install keeps it until \
+                --firmware-framebuffer-on or uninstall takes it out. When the config forces \
+                the boot VGA and the flag is not there, install says so.
 
                 With dracut (--backend dracut, or when dracut is the generator \
                 installed) it writes the module \(Layout.dracutModuleDirectory), \
@@ -67,11 +79,33 @@ extension Earlybind {
         @Flag(name: .long, help: "Take the configured devices' IDs out of the manual recipe's ids= lists (modprobe.d, GRUB files, \(Layout.kernelCmdlinePath)).")
         var migrate = false
 
+        @Flag var firmwareFramebuffer: FirmwareFramebuffer?
+
         @Flag(name: .long, help: "Show each change as a diff, and each command, and do nothing.")
         var dryRun = false
 
         @Flag(name: .long, help: "Print what changed as JSON (for configuration management).")
         var json = false
+
+        enum FirmwareFramebuffer: EnumerableFlag {
+            case firmwareFramebufferOff
+            case firmwareFramebufferOn
+
+            static func help(for value: Self) -> ArgumentHelp? {
+                switch value {
+                case .firmwareFramebufferOff:
+                    return "Also add \(Layout.firmwareFramebufferFlag) to the boot-loader flags, so that no framebuffer driver holds the boot GPU; later installs keep it."
+                case .firmwareFramebufferOn:
+                    return "Take \(Layout.firmwareFramebufferFlag) out of the boot-loader flags again (uninstall does too)."
+                }
+            }
+        }
+
+        func validate() throws {
+            if noGrub && firmwareFramebuffer != nil {
+                throw ValidationError("--firmware-framebuffer-off and --firmware-framebuffer-on change the boot-loader flags: leave out --no-grub")
+            }
+        }
 
         func run() throws {
             // One host for the plan, the boot plan and the in-use check: each sysfs file is read once.
@@ -79,15 +113,18 @@ extension Earlybind {
             let root = host.root
             let request = InstallPlan.Request(host: host, bootBinary: try InstallPlan.bootBinaryBesideExecutable(),
                                               backend: backend, bootLoader: !noGrub, rebuildInitramfs: !noInitramfs,
-                                              migrate: migrate)
+                                              migrate: migrate, framebufferOff: firmwareFramebuffer.map { $0 == .firmwareFramebufferOff })
             let plan = BootPlanView(host)
             if let refusals = plan?.inUseWithoutForce(host), !refusals.isEmpty {
                 throw SafetyRefusal(description: refusals.map(\.reason).joined(separator: "\n")
                     + "\nnothing was installed; add 'force' to the entry in \(Config.defaultPath) to take it anyway, and at the next boot the host loses "
                     + refusals.map(\.cost).joined(separator: "; "))
             }
-            let outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
+            var outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
+            let note = framebufferNote(plan, framebufferOff: outcome.framebufferOff)
+            outcome.notes += note.map { [$0] } ?? []
             if json {
+                note.map(printError)
                 guard case .object(let members) = outcome.json else { return }
                 print(JSON.object(members + [("plan", plan?.json ?? .array([]))]).rendered())
                 return
@@ -97,14 +134,27 @@ extension Earlybind {
             for change in outcome.changes {
                 print("  " + (dryRun ? "would be " + change.action.rawValue : change.action.rawValue).padding(18) + " " + change.path)
             }
-            if outcome.changes.contains(where: { $0.path == Layout.kernelCmdlinePath }) && !dryRun {
-                print("  \(Layout.kernelCmdlinePath) takes effect when kernel-install next writes the boot entries (a kernel update, or 'kernel-install add')")
+            if outcome.changes.contains(where: { $0.path == Layout.kernelCmdlinePath }) && !dryRun
+                && !outcome.commands.contains(.proxmoxBootRefresh) {
+                print(PosixIO().exists(root.resolve(Layout.proxmoxBootUUIDsPath))
+                    ? "  \(Layout.kernelCmdlinePath) takes effect once '\(BootCommand.proxmoxBootRefresh.commandLine)' copies it to the ESPs"
+                    : "  \(Layout.kernelCmdlinePath) takes effect when kernel-install next writes the boot entries (a kernel update, or 'kernel-install add')")
             }
             for image in outcome.images {
                 print("  initramfs \(image.kernel): earlybind inside, runs before udev")
             }
             if outcome.rebuildNeeded { print(rebuildAdvice(outcome, root: root)) }
             plan?.lines.forEach { print($0) }
+            note.map { print($0) }
+        }
+
+        /// A note when the boot takes the boot VGA (a force on its entry) while nothing
+        /// keeps the firmware framebuffer off it, which may then hold its memory from the VM.
+        private func framebufferNote(_ plan: BootPlanView?, framebufferOff: Bool) -> String? {
+            guard let vga = plan?.bootVGATaken, !framebufferOff else { return nil }
+            return "note: the boot VGA \(vga) goes to vfio-pci (forced) while the firmware framebuffer may still hold its memory: "
+                + (noGrub ? "add \(Layout.firmwareFramebufferFlag) to the kernel command line"
+                    : "'earlybind install --firmware-framebuffer-off' adds \(Layout.firmwareFramebufferFlag) to the kernel command line")
         }
 
         private func rebuildAdvice(_ outcome: InstallOutcome, root: InstallRoot) -> String {

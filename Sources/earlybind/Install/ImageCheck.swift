@@ -12,49 +12,55 @@ import Glibc
 /// init-top script are inside, and the script runs before udev starts.
 struct ImageCheck {
     let kernel: String
+    /// The image, as a path on the target system.
+    let path: String
     var problems: [String]
+    /// The config inside the image, where the check unpacks it (initramfs-tools).
+    var config: [UInt8]? = nil
 
     /// Every kernel under the root that has modules and an image by one of `names`
     /// (first found wins), in order.
-    private static func images(root: InstallRoot, names: [(String) -> String]) -> [(kernel: String, image: String)] {
+    private static func images(root: InstallRoot, names: [(String) -> String]) -> [(kernel: String, path: String)] {
         let kernels = ((try? PosixIO().list(root.resolve(Layout.modulesDirectory))) ?? []).sorted()
         return kernels.compactMap { kernel in
-            names.map { root.resolve($0(kernel)) }.first(where: { PosixIO().exists($0) }).map { (kernel, $0) }
+            names.map { $0(kernel) }.first(where: { PosixIO().exists(root.resolve($0)) }).map { (kernel, $0) }
         }
     }
 
-    /// Checks the images `backend` built; nil for mkinitcpio's, which need lsinitcpio,
-    /// which only Arch has.
+    /// Checks the images `backend` built: dracut's under Debian's name or its own
+    /// (initramfs-KERNEL.img); nil for mkinitcpio's, which need lsinitcpio, which only Arch has.
     static func all(_ backend: Backend, root: InstallRoot) throws -> [ImageCheck]? {
+        let names: [(String) -> String]
         switch backend {
-        case .initramfsTools: return try allInitramfsTools(root: root)
-        case .dracut: return try allDracut(root: root)
+        case .initramfsTools: names = [Layout.debianImagePath]
+        case .dracut: names = [Layout.debianImagePath, Layout.dracutImagePath]
+        case .mkinitcpio: return nil
+        }
+        return try images(root: root, names: names).compactMap { try check($0.path, kernel: $0.kernel, backend: backend, root: root) }
+    }
+
+    /// Checks one image `backend` built; nil for mkinitcpio's.
+    static func check(_ path: String, kernel: String, backend: Backend, root: InstallRoot) throws -> ImageCheck? {
+        switch backend {
+        case .initramfsTools: return try initramfsTools(path, kernel: kernel, image: root.resolve(path))
+        case .dracut: return try dracut(path, kernel: kernel, image: root.resolve(path))
         case .mkinitcpio: return nil
         }
     }
 
-    /// Checks the dracut image of every kernel, under Debian's name or dracut's own
-    /// (initramfs-KERNEL.img).
-    private static func allDracut(root: InstallRoot) throws -> [ImageCheck] {
-        try images(root: root, names: [Layout.debianImagePath, Layout.dracutImagePath]).map { kernel, image in
-            let listing = try ExternalCommand.capture(["lsinitrd", image])
-            guard listing.status == 0 else {
-                return ImageCheck(kernel: kernel, problems: ["lsinitrd failed with exit status \(listing.status)"])
-            }
-            // lsinitrd lists like ls -l: the path is the last field (usr/ or not, with or without usrmerge).
-            let paths = listing.output.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
-            let problems = Layout.Image.dracutRequired.filter { required in !paths.contains { $0 == required || $0.hasSuffix("/" + required) } }
-                .map { "\($0) is missing" }
-            return ImageCheck(kernel: kernel, problems: problems)
+    private static func dracut(_ path: String, kernel: String, image: String) throws -> ImageCheck {
+        let listing = try ExternalCommand.capture(["lsinitrd", image])
+        guard listing.status == 0 else {
+            return ImageCheck(kernel: kernel, path: path, problems: ["lsinitrd failed with exit status \(listing.status)"])
         }
+        // lsinitrd lists like ls -l: the path is the last field (usr/ or not, with or without usrmerge).
+        let paths = listing.output.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+        let problems = Layout.Image.dracutRequired.filter { required in !paths.contains { $0 == required || $0.hasSuffix("/" + required) } }
+            .map { "\($0) is missing" }
+        return ImageCheck(kernel: kernel, path: path, problems: problems)
     }
 
-    /// Checks the initramfs-tools image of every kernel that has modules and one.
-    private static func allInitramfsTools(root: InstallRoot) throws -> [ImageCheck] {
-        try images(root: root, names: [Layout.debianImagePath]).map { try check(kernel: $0.kernel, image: $0.image) }
-    }
-
-    static func check(kernel: String, image: String) throws -> ImageCheck {
+    private static func initramfsTools(_ path: String, kernel: String, image: String) throws -> ImageCheck {
         var problems: [String] = []
         let listing = try ExternalCommand.capture(["lsinitramfs", image])
         if listing.status != 0 {
@@ -77,7 +83,22 @@ struct ImageCheck {
         } else if let problem = orderProblem(String(decoding: order!, as: UTF8.self)) {
             problems.append(problem)
         }
-        return ImageCheck(kernel: kernel, problems: problems)
+        let config = ["/main/", "/"].compactMap { try? PosixIO().read(directory + $0 + Layout.Image.config) }.first
+        return ImageCheck(kernel: kernel, path: path, problems: problems, config: config)
+    }
+
+    /// Every image in /boot by Debian's name or dracut's (mkinitcpio's too), in name order.
+    static func bootImages(_ root: InstallRoot) -> [(kernel: String, path: String)] {
+        ((try? PosixIO().list(root.resolve("/boot"))) ?? []).sorted().compactMap { name in
+            Layout.imageKernel(name).map { ($0, "/boot/" + name) }
+        }
+    }
+
+    /// Size and modification time (nanoseconds) of a file on this machine, or nil.
+    static func stamp(_ resolved: String) -> (size: Int, modified: Int)? {
+        var info = stat()
+        guard stat(resolved, &info) == 0 else { return nil }
+        return (Int(info.st_size), info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec)
     }
 
     /// nil when earlybind's init-top script runs before udev's.

@@ -14,6 +14,11 @@ struct InstallOutcome {
     /// Whether it runs commands (the real root) or leaves them to the caller (a staged root).
     let runsCommands: Bool
     var changes: [FileChange] = []
+    /// `initcall_blacklist=sysfb_init` is among the boot-loader flags install keeps.
+    var framebufferOff = false
+    /// What install has to say about the boot path: words that turn the IOMMU off, a
+    /// boot VGA the boot takes while its firmware framebuffer stays.
+    var notes: [String] = []
     /// The initramfs needs rebuilding and was not rebuilt.
     var rebuildNeeded = false
     /// The commands it ran, or would run.
@@ -31,6 +36,8 @@ struct InstallOutcome {
                 .object([("kernel", .string($0.kernel)), ("ok", .bool($0.problems.isEmpty)),
                          ("problems", .array($0.problems.map(JSON.string)))])
             })),
+            ("firmware_framebuffer_off", .bool(framebufferOff)),
+            ("notes", .array(notes.map(JSON.string))),
         ])
     }
 }

@@ -25,6 +25,9 @@ struct InstallPlan {
         var rebuildInitramfs = true
         /// --migrate: take the manual recipe's conflicting ids= out of the admin's files.
         var migrate = false
+        /// --firmware-framebuffer-off (true) or --firmware-framebuffer-on (false); nil: as
+        /// the manifest has it, so a later plain install keeps what an earlier one was asked.
+        var framebufferOff: Bool? = nil
     }
 
     /// One file install is responsible for.
@@ -78,6 +81,8 @@ struct InstallPlan {
     let grubState: String
     /// What the real system needs run, in order; a staged root runs nothing (`runsCommands`).
     let commands: [BootCommand]
+    /// One warning per word of the boot-loader files that turns the IOMMU off.
+    let bootLoaderWarnings: [String]
     /// The manual recipe's leftovers as they are before this install.
     let leftovers: RecipeLeftovers
     /// --migrate's edits (none without it) and the files it leaves alone.
@@ -90,14 +95,21 @@ struct InstallPlan {
     var rebuilds: Bool { commands.contains(backend.rebuild) }
     var changes: [FileChange] { writes.map(\.change) + removals.map { FileChange(path: $0.path, action: .removed) } }
     /// The outcome before anything is done: the changes it makes.
-    var outcome: InstallOutcome { InstallOutcome(backend: backend, runsCommands: runsCommands, changes: changes) }
+    var outcome: InstallOutcome {
+        InstallOutcome(backend: backend, runsCommands: runsCommands, changes: changes,
+                       framebufferOff: manifest.firmwareFramebufferOff, notes: bootLoaderWarnings)
+    }
 
     /// Checks the config, the generator and that nothing of the admin's would be overwritten.
     init(_ request: Request) throws {
         let root = request.root
         _ = try ConfigFile.gate(root.resolve(Config.defaultPath), otherwise: "nothing was installed")
         let backend = try request.backend ?? InstallPlan.detectedBackend(root)
-        var planned = try InstallPlan.plannedFiles(request, backend)
+        let loaded = try Manifest.load(root: root) ?? Manifest()
+        let flags = request.bootLoader
+            ? BootLoaderFlags(root: root, framebufferOff: request.framebufferOff ?? loaded.firmwareFramebufferOff) : nil
+        bootLoaderWarnings = flags?.warnings() ?? []
+        var planned = try InstallPlan.plannedFiles(request, backend, flags: flags)
         let configuredIDs = RecipeLeftovers.configuredIDs(request.host)
         leftovers = RecipeLeftovers(root: root, configuredIDs: configuredIDs)
         let migration = request.migrate ? Migration(
@@ -114,7 +126,6 @@ struct InstallPlan {
                                     ownedByEarlybind: false, createOnly: false))
             }
         }
-        let loaded = try Manifest.load(root: root) ?? Manifest()
         let writes = try InstallPlan.writes(planned, root: root)
         var manifest = loaded
         // A /etc/kernel/cmdline the admin has since deleted is forgotten, not brought back.
@@ -134,7 +145,18 @@ struct InstallPlan {
         // update-grub runs until it has succeeded for the drop-in as it is, even after a failed run.
         let grubEdited = migrated.contains { $0.hasPrefix("/etc/default/") }
         let grubWanted = request.bootLoader && (manifest.grubApplied != grubState || grubEdited) && BootCommand.updateGrub.isAvailable
-        commands = (request.rebuildInitramfs && rebuildWanted ? [backend.rebuild] : []) + (grubWanted ? [.updateGrub] : [])
+        var commands = (request.rebuildInitramfs && rebuildWanted ? [backend.rebuild] : []) + (grubWanted ? [.updateGrub] : [])
+        // Proxmox boots from ESPs that only its refresh brings up to date, after a rebuild
+        // or a command-line change; pending from the start, so a failed or killed one is run again.
+        if BootCommand.proxmoxRefreshApplies(root) && (!commands.isEmpty || writes.contains { $0.file.path == Layout.kernelCmdlinePath }
+            || (loaded.pending ?? []).contains(.proxmoxBootRefresh)) {
+            commands.append(.proxmoxBootRefresh)
+            if root.runsCommands && !(manifest.pending ?? []).contains(.proxmoxBootRefresh) {
+                manifest.pending = (manifest.pending ?? []) + [.proxmoxBootRefresh]
+            }
+        }
+        self.commands = commands
+        if let flags { manifest.bootFlags = flags.needed }
 
         (editedCopies, manifest) = InstallPlan.recording(writes, in: manifest, root: root)
         for path in migrated {
@@ -210,7 +232,7 @@ struct InstallPlan {
     }
 
     /// Every file with its content; checks the config and that nothing of the admin's is overwritten.
-    private static func plannedFiles(_ request: Request, _ backend: Backend) throws -> [File] {
+    private static func plannedFiles(_ request: Request, _ backend: Backend, flags: BootLoaderFlags?) throws -> [File] {
         let root = request.root
         let files = FileWriter()
         let requirement = backend.requirement
@@ -233,7 +255,7 @@ struct InstallPlan {
                 File(path: $0.path, content: Array(filledIn($0.text).utf8), mode: $0.mode, ownedByEarlybind: true, createOnly: false)
             }
         }
-        if request.bootLoader { planned += try BootLoaderFlags(root: root).plannedFiles() }
+        if let flags { planned += try flags.plannedFiles() }
         for file in planned where file.ownedByEarlybind {
             if let current = try files.contents(root.resolve(file.path)),
                !String(decoding: current, as: UTF8.self).contains(Layout.marker) {

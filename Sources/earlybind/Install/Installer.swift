@@ -8,9 +8,10 @@ import Glibc
 /// names every file that may have been written, with the hashes of both the old and the
 /// new version. Then the backups of the files that were there, the hand-edited copies,
 /// the writes (each atomic), the removal of files no longer wanted, the commands (the
-/// rebuild, update-grub), the check of every rebuilt image, and the manifest as the run
-/// ends. Killed after any step, the run leaves each file old or new, and the next
-/// install or uninstall finishes from the manifest.
+/// rebuild, update-grub, proxmox-boot-tool refresh), the check of every rebuilt image,
+/// recorded in the manifest, and the manifest as the run ends. Killed after any step,
+/// the run leaves each file old or new, and the next install or uninstall finishes
+/// from the manifest.
 struct Installer {
     let plan: InstallPlan
     var output: (String) -> Void
@@ -31,7 +32,7 @@ struct Installer {
         try Privileges.requireRoot("install changes boot files", onRealSystem: request.root.isSystemRoot, dryRun: dryRun,
                                    alternatives: "or try --dry-run, or --root DIR")
         let plan = try InstallPlan(request)
-        plan.leftoverNotes.forEach(output)
+        (plan.leftoverNotes + plan.bootLoaderWarnings).forEach(output)
         if dryRun { return plan.preview(output) }
         var installer = Installer(plan: plan, output: output)
         return try installer.run()
@@ -106,7 +107,8 @@ struct Installer {
         for index in manifest.files.indices { manifest.files[index].previous = nil }
     }
 
-    /// The plan's commands, in order; update-grub is recorded as applied once it succeeded.
+    /// The plan's commands, in order; update-grub is recorded as applied once it
+    /// succeeded, proxmox-boot-tool's refresh struck from the pending commands.
     private mutating func runCommands() throws -> [BootCommand] {
         for command in plan.commands {
             output("running: \(command.commandLine)")
@@ -115,20 +117,41 @@ struct Installer {
             if command == .updateGrub {
                 manifest.grubApplied = plan.grubState
                 try manifest.save(root: root)
+            } else if command == .proxmoxBootRefresh {
+                manifest.pending = manifest.pending?.filter { $0 != command }
+                if manifest.pending?.isEmpty == true { manifest.pending = nil }
+                try manifest.save(root: root)
             }
         }
         return plan.commands
     }
 
-    /// Every rebuilt image, which must hold a working earlybind. mkinitcpio's images need
-    /// lsinitcpio, which only Arch has: they go unchecked.
-    private func checkImages() throws -> [ImageCheck] {
-        guard let images = try ImageCheck.all(plan.backend, root: root) else { return [] }
-        let broken = images.filter { !$0.problems.isEmpty }
+    /// Every rebuilt image, which must hold a working earlybind, recorded in the manifest
+    /// (a broken one too, so that status names it). mkinitcpio's images need lsinitcpio,
+    /// which only Arch has: they are recorded unchecked.
+    private mutating func checkImages() throws -> [ImageCheck] {
+        let images = try ImageCheck.all(plan.backend, root: root)
+        manifest.images = records(images)
+        let broken = (images ?? []).filter { !$0.problems.isEmpty }
         if !broken.isEmpty {
+            try manifest.save(root: root)
             broken.forEach { output("  \($0.kernel): " + $0.problems.joined(separator: "; ")) }
             throw InstallError("\(broken.count) initramfs image(s) do not hold a working earlybind: see above")
         }
-        return images
+        return images ?? []
+    }
+
+    /// Each checked image (without checks, every image in /boot) as the manifest keeps it.
+    private func records(_ checks: [ImageCheck]?) -> [Manifest.Image] {
+        let config = SHA256.hex(((try? files.contents(root.resolve(Config.defaultPath))) ?? nil) ?? [])
+        let images = checks.map { $0.map { (kernel: $0.kernel, path: $0.path, check: Optional($0)) } }
+            ?? ImageCheck.bootImages(root).map { (kernel: $0.kernel, path: $0.path, check: nil) }
+        return images.compactMap { image in
+            let resolved = root.resolve(image.path)
+            guard let stamp = ImageCheck.stamp(resolved), let bytes = try? PosixIO().read(resolved) else { return nil }
+            return Manifest.Image(path: image.path, kernel: image.kernel, sha256: SHA256.hex(bytes), size: stamp.size,
+                                  modified: stamp.modified, config: image.check?.config.map(SHA256.hex) ?? config,
+                                  earlybind: image.check.map { $0.problems.isEmpty }, problems: image.check?.problems)
+        }
     }
 }

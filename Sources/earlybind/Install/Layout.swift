@@ -74,6 +74,19 @@ enum Layout {
     static let kernelCmdlinePath = "/etc/kernel/cmdline"
     /// The boot-loader files: --no-grub leaves them alone, and they are not initramfs inputs.
     static let bootLoaderPaths = [grubDropInPath, kernelCmdlinePath]
+    /// What grub-mkconfig writes from them: Debian's name, then Fedora's.
+    static let grubConfigPaths = ["/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"]
+    /// There once `proxmox-boot-tool init` has set up an ESP: it then copies kernels,
+    /// images and the command line to each ESP it lists on `proxmox-boot-tool refresh`.
+    static let proxmoxBootUUIDsPath = "/etc/kernel/proxmox-boot-uuids"
+    /// Boot Loader Specification entries: grubby's on Fedora's GRUB, kernel-install's for
+    /// systemd-boot (on the ESP, mounted at /boot, /boot/efi or /efi).
+    static let bootEntryDirectories = ["/boot/loader/entries", "/boot/efi/loader/entries", "/efi/loader/entries"]
+    /// grubby edits the `options` of BLS entries (Fedora, RHEL).
+    static let grubbyPaths = ["/usr/sbin/grubby", "/usr/bin/grubby", "/sbin/grubby"]
+    /// --firmware-framebuffer-off: the kernel skips sysfb_init, so neither efifb, vesafb
+    /// nor simpledrm claims the firmware's framebuffer on the boot GPU.
+    static let firmwareFramebufferFlag = "initcall_blacklist=sysfb_init"
 
     // MARK: What install keeps
 
@@ -96,6 +109,12 @@ enum Layout {
     static func debianImagePath(_ kernel: String) -> String { "/boot/initrd.img-" + kernel }
     /// dracut's own image name.
     static func dracutImagePath(_ kernel: String) -> String { "/boot/initramfs-" + kernel + ".img" }
+    /// The kernel (or mkinitcpio preset) of an image name in /boot by either pattern; nil for another file.
+    static func imageKernel(_ name: String) -> String? {
+        if name.hasPrefix("initrd.img-") { return String(name.dropFirst("initrd.img-".count)) }
+        if name.hasPrefix("initramfs-") && name.hasSuffix(".img") { return String(name.dropFirst("initramfs-".count).dropLast(4)) }
+        return nil
+    }
 
     /// Paths inside an initramfs image, as the hooks lay it out and as lsinitramfs and
     /// lsinitrd list it (without the leading slash).

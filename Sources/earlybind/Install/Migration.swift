@@ -39,7 +39,7 @@ struct Migration {
     init(root: InstallRoot, configuredIDs: Set<String>, bootLoader: Bool, base: [String: [UInt8]] = [:]) {
         var candidates = RecipeLeftovers.list(root, RecipeLeftovers.modprobeDirectory)
             .filter { $0.hasSuffix(".conf") }.map { RecipeLeftovers.modprobeDirectory + "/" + $0 }
-        if bootLoader { candidates += RecipeLeftovers.grubFiles(root) + [Layout.kernelCmdlinePath] }
+        if bootLoader { candidates += GrubDefaults.files(root) + [Layout.kernelCmdlinePath] }
         var edits: [Edit] = []
         var skipped: [Skip] = []
         var owners: PackageFiles? = nil

@@ -12,7 +12,7 @@ import Glibc
 /// wrote for: its files are removed, or replaced by the files that were there before,
 /// byte for byte; files changed since are left alone and named. Then it runs what
 /// brings that into effect (update-grub, the rebuild with the generator install wrote
-/// for), recorded in the manifest first so that a failed or killed uninstall runs it
+/// for, proxmox-boot-tool refresh), recorded in the manifest first so that a failed or killed uninstall runs it
 /// next time.
 struct Uninstaller {
     let root: InstallRoot
@@ -104,6 +104,11 @@ struct Uninstaller {
         }
         let rebuild = (Backend.current(root, manifest: manifest) ?? .initramfsTools).rebuild
         if rebuildInitramfs && !changes.isEmpty && !pending.contains(rebuild) { pending.append(rebuild) }
+        // Last: Proxmox's ESPs get the rebuilt images and the restored command line from it.
+        let refreshed = pending.filter { $0 != .proxmoxBootRefresh }
+        if BootCommand.proxmoxRefreshApplies(root) && (!refreshed.isEmpty || changes.contains { $0.path == Layout.kernelCmdlinePath }) {
+            pending = refreshed + [.proxmoxBootRefresh]
+        }
         return pending
     }
 

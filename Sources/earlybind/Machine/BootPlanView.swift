@@ -32,6 +32,14 @@ struct BootPlanView {
         unmatchedIDs = plan.unmatchedIDs
     }
 
+    /// The boot VGA when the boot takes it (only a force on its own entry does).
+    var bootVGATaken: PCIAddress? {
+        entries.first { entry in
+            guard case .bind = entry.decision.action else { return false }
+            return entry.decision.device?.isBootVGA == true
+        }?.decision.address
+    }
+
     /// Devices the boot would take although the host is using them (a mounted disk's
     /// controller, the NIC of the default route) and no `force` covers them: install
     /// refuses the config then, since the boot binder cannot see mounts.

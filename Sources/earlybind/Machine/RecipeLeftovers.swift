@@ -49,7 +49,6 @@ struct RecipeLeftovers {
 
     static let modprobeDirectory = "/etc/modprobe.d"
     static let initramfsModulesPath = "/etc/initramfs-tools/modules"
-    static let grubDropInDirectory = "/etc/default/grub.d"
     static let procCmdlinePath = "/proc/cmdline"
     /// Host drivers the recipe blacklists, with the cards they are for.
     static let blacklistedDrivers: [(prefix: String, vendor: String)] = [
@@ -74,19 +73,13 @@ struct RecipeLeftovers {
         if let bytes = read(RecipeLeftovers.procCmdlinePath) {
             found += RecipeLeftovers.commandLine(RecipeLeftovers.procCmdlinePath, bytes, configuredIDs, booted: true)
         }
-        for path in RecipeLeftovers.grubFiles(root) {
+        for path in GrubDefaults.files(root) {
             if let bytes = read(path) { found += RecipeLeftovers.commandLine(path, bytes, configuredIDs, booted: false) }
         }
         if let bytes = read(Layout.kernelCmdlinePath) {
             found += RecipeLeftovers.commandLine(Layout.kernelCmdlinePath, bytes, configuredIDs, booted: false)
         }
         all = found
-    }
-
-    /// /etc/default/grub, then the drop-ins GRUB reads (*.cfg, earlybind's own excepted).
-    static func grubFiles(_ root: InstallRoot) -> [String] {
-        [Layout.grubDefaultsPath] + list(root, grubDropInDirectory)
-            .filter { $0.hasSuffix(".cfg") }.map { grubDropInDirectory + "/" + $0 }.filter { $0 != Layout.grubDropInPath }
     }
 
     static func list(_ root: InstallRoot, _ directory: String) -> [String] {

@@ -53,3 +53,9 @@ func wrapped(_ text: String, indent: String, continuation: String) -> [String] {
     lines.append(current)
     return lines
 }
+
+/// One row of `status`: the label and a colon in 18 columns after two spaces, the value
+/// wrapped beside it.
+func labelled(_ label: String, _ value: String) -> [String] {
+    wrapped(value, indent: "  " + (label + ":").padding(18), continuation: String(repeating: " ", count: 20))
+}
