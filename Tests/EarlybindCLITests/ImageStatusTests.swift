@@ -67,10 +67,10 @@ import Testing
             """)
         #expect(images.lines == [
             "initramfs images",
-            "  6.1.0-test:       /boot/initramfs-6.1.0-test.img: earlybind inside, the",
-            "                    current config (checked by install)",
-            "  6.1.0-test:       /boot/initrd.img-6.1.0-test: earlybind inside, the current",
-            "                    config (checked by install)",
+            "  /boot/initramfs-6.1.0-test.img: earlybind inside, the current config (checked",
+            "      by install)",
+            "  /boot/initrd.img-6.1.0-test: earlybind inside, the current config (checked by",
+            "      install)",
         ])
     }
 
@@ -111,8 +111,8 @@ import Testing
                      fix: "run 'earlybind install', then reboot"),
         ])
         #expect(status().lines[3...4] == [
-            "  6.1.0-test:       /boot/initrd.img-6.1.0-test: earlybind inside, another",
-            "                    config than the current one (checked by install)",
+            "  /boot/initrd.img-6.1.0-test: earlybind inside, another config than the current",
+            "      one (checked by install)",
         ])
     }
 

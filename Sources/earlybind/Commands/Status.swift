@@ -33,12 +33,15 @@ extension Earlybind {
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
+        @Flag(name: .long, help: "Unpack every initramfs image to check it holds earlybind and this config (slow), instead of comparing it with install's records.")
+        var images = false
+
         /// The kernel log to read instead of the root's (/dev/kmsg, or a staged root's dev/kmsg).
         @Option(name: .long, help: .hidden)
         var kernelLog: String?
 
         func run() throws {
-            let report = StatusReport(host: options.host, kernelLogPath: kernelLog)
+            let report = StatusReport(host: options.host, kernelLogPath: kernelLog, unpackImages: images)
             print(json ? report.json.rendered() : report.text)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }

@@ -123,7 +123,7 @@ struct ImageStatus {
             case nil: break
             }
             if let checked = image.checked { state += checked == .manifest ? " (checked by install)" : " (looked inside now)" }
-            lines += labelled(image.kernel, image.path + ": " + state)
+            lines += wrapped(image.path + ": " + state, indent: "  ", continuation: "      ")
         }
         return lines
     }

@@ -15,6 +15,10 @@ struct StatusReport {
     let viability: GroupViability
     /// Each configured device's reset and firmware framebuffer findings.
     let deviceChecks: [StatusCheck]
+    /// The boot loader, and whether this boot got the flags install wrote.
+    let bootPath: BootPath
+    /// Each initramfs image, from install's records (or unpacked with `--images`).
+    let imageStatus: ImageStatus
     let moduleStates: [(name: String, state: String)]
     let modulesNote: String?
     /// Where the hook and init-top script were found: the package's copies under
@@ -49,8 +53,11 @@ struct StatusReport {
 
     /// `kernelLogPath` replaces the host's kernel log (`Host.kernelLogPath`). `mayOpenGroupNodes`
     /// lets viability be asked of the kernel (as root, on this machine's own /sys and /dev only).
-    init(host: Host, kernelLogPath: String? = nil, mayOpenGroupNodes: Bool = true) {
+    /// `unpackImages` looks inside every initramfs image instead of trusting install's records.
+    init(host: Host, kernelLogPath: String? = nil, mayOpenGroupNodes: Bool = true, unpackImages: Bool = false) {
         self.host = host
+        bootPath = BootPath(host: host)
+        imageStatus = ImageStatus(host: host, unpack: unpackImages)
         let inventory = Inventory(host)
         self.inventory = inventory
         cmdline = host.cmdline
@@ -169,6 +176,8 @@ struct StatusReport {
         }
         all += viability.checks
         all += deviceChecks
+        all += bootPath.checks
+        all += imageStatus.checks
         if configChangedSinceBoot == true {
             all.append(.warning("config_changed_since_boot", nil,
                                 "the config has changed since this boot's binder read it: the next boot binds what it says now",
@@ -280,6 +289,8 @@ struct StatusReport {
             ])),
             ("devices", .array(devices.map(\.json))),
             ("unmatched_ids", .array(unmatchedIDs.map(JSON.string))),
+            ("boot_path", bootPath.json),
+            ("images", imageStatus.json),
             ("leftovers", leftovers),
             ("kernel_log", kernelLog.map { .array($0.map(JSON.string)) } ?? .null),
             ("boot_report", bootRecord.map { record in
@@ -351,6 +362,8 @@ struct StatusReport {
             outdatedImages.forEach { row("initramfs", $0 + " is older than the config") }
         }
 
+        lines += bootPath.lines
+        lines += imageStatus.lines
         lines.append("devices")
         if devices.isEmpty && unmatchedIDs.isEmpty {
             lines.append("  none configured (earlybind add ADDRESS)")
