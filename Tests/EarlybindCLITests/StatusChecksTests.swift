@@ -224,3 +224,22 @@ import Testing
         #expect(lines[(index + 1)...].contains { $0.hasPrefix("    fix: enable interrupt remapping in the firmware setup") })
     }
 }
+
+/// install writes the flag the IOMMU needs, read from the firmware's table like status does.
+@Suite struct InstallFlagEvidenceTests {
+    @Test(arguments: [("DMAR", "AuthenticAMD", true), ("IVRS", "GenuineIntel", false), (nil, "GenuineIntel", true)] as [(String?, String, Bool)])
+    func intelFlagFollowsTheTable(table: String?, cpu: String, intel: Bool) throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0\n", cpu: cpu)
+        try machine.write("/etc/initramfs-tools/initramfs.conf", "MODULES=most\n")
+        try machine.write("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n")
+        if let table {
+            try FileManager.default.createDirectory(atPath: machine.tree.root + "/firmware/acpi/tables", withIntermediateDirectories: true)
+            try machine.tree.write(machine.tree.root + "/firmware/acpi/tables/" + table, "")
+        }
+        let result = try machine.run(["install", "--no-initramfs"])
+        #expect(result.status == 0, "\(result.errors)")
+        let dropIn = try machine.read(Layout.grubDropInPath)
+        #expect(dropIn.contains("intel_iommu=on") == intel, "\(dropIn)")
+        #expect(dropIn.contains("iommu=pt"))
+    }
+}

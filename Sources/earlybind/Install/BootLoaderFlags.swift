@@ -1,21 +1,22 @@
 import EarlybindCore
 
-/// The kernel flags install manages: the IOMMU flags this CPU needs and, with
+/// The kernel flags install manages: the IOMMU flags this machine's IOMMU needs and, with
 /// --firmware-framebuffer-off, `initcall_blacklist=sysfb_init`; and the boot-loader
 /// files that carry the missing ones: the GRUB drop-in and /etc/kernel/cmdline. Reads only.
 struct BootLoaderFlags {
     let root: InstallRoot
-    let cpuVendor: String?
+    /// From the firmware's DMAR or IVRS table; the CPU vendor only where neither is visible.
+    let iommu: IOMMUEvidence.Kind?
     /// The flags install keeps on the command line, read once for both files.
     let needed: [String]
     let framebufferOff: Bool
     private let files = FileWriter()
 
-    init(root: InstallRoot, framebufferOff: Bool) {
-        self.root = root
+    init(host: Host, framebufferOff: Bool) {
+        root = host.root
         self.framebufferOff = framebufferOff
-        cpuVendor = Host(root: root, sysfsRoot: "/sys").cpuVendor
-        needed = (cpuVendor == "GenuineIntel" ? ["intel_iommu=on"] : []) + ["iommu=pt"]
+        iommu = IOMMUEvidence.kind(of: host)
+        needed = (iommu == .intel ? ["intel_iommu=on"] : []) + ["iommu=pt"]
             + (framebufferOff ? [Layout.firmwareFramebufferFlag] : [])
     }
 
@@ -75,7 +76,7 @@ struct BootLoaderFlags {
                     // Outdone already by a later intel_iommu= word, or needless on this CPU.
                     guard needed.contains("intel_iommu=on"), !texts[(index + 1)...].contains(where: { $0.hasPrefix("intel_iommu=") }) else { continue }
                     warnings.append("warning: \(word.location): '\(word.text)' turns the IOMMU off: earlybind adds intel_iommu=on after it, and the kernel takes the later word")
-                } else if name == "iommu" || (name == "amd_iommu" && cpuVendor != "GenuineIntel") {
+                } else if name == "iommu" || (name == "amd_iommu" && iommu != .intel) {
                     warnings.append("warning: \(word.location): '\(word.text)' turns the IOMMU off, and no later word turns it back on: remove it by hand")
                 }
             }

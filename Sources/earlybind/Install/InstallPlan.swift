@@ -107,7 +107,7 @@ struct InstallPlan {
         let backend = try request.backend ?? InstallPlan.detectedBackend(root)
         let loaded = try Manifest.load(root: root) ?? Manifest()
         let flags = request.bootLoader
-            ? BootLoaderFlags(root: root, framebufferOff: request.framebufferOff ?? loaded.firmwareFramebufferOff) : nil
+            ? BootLoaderFlags(host: request.host, framebufferOff: request.framebufferOff ?? loaded.firmwareFramebufferOff) : nil
         bootLoaderWarnings = flags?.warnings() ?? []
         var planned = try InstallPlan.plannedFiles(request, backend, flags: flags)
         let configuredIDs = RecipeLeftovers.configuredIDs(request.host)

@@ -32,8 +32,28 @@ struct IOMMUEvidence {
     /// Whether this boot's command line has intel_iommu=on, the one flag `neededFlag` can be.
     let neededFlagPresent: Bool
 
+    /// The ACPI table that describes the IOMMU, if the firmware has one. A staged root
+    /// with this machine's /sys has no firmware of its own to read: unknown.
+    static func firmwareTable(of host: Host) -> String? {
+        guard host.root.isSystemRoot || host.sysfs.root != "/sys" else { return nil }
+        return ["DMAR", "IVRS"].first { host.sysfsExists("firmware/acpi/tables/" + $0) }
+    }
+
+    /// The machine's IOMMU, for the flags install writes.
+    static func kind(of host: Host) -> Kind? {
+        kind(table: firmwareTable(of: host), cpuVendor: host.cpuVendor)
+    }
+
+    private static func kind(table: String?, cpuVendor: String?) -> Kind? {
+        switch table {
+        case "DMAR": return .intel
+        case "IVRS": return .amd
+        default: return cpuVendor == "GenuineIntel" ? .intel : cpuVendor == "AuthenticAMD" ? .amd : nil
+        }
+    }
+
     init(host: Host, groups: Int, kernelLog: [String]?) {
-        firmwareTable = ["DMAR", "IVRS"].first { host.sysfsExists("firmware/acpi/tables/" + $0) }
+        firmwareTable = IOMMUEvidence.firmwareTable(of: host)
         self.groups = groups
         cpuVendor = host.cpuVendor
         let cmdline = host.cmdline
@@ -64,13 +84,7 @@ struct IOMMUEvidence {
     var enabled: Bool { groups > 0 }
 
     /// From the firmware table; from the CPU vendor only when no table is visible.
-    var kind: Kind? {
-        switch firmwareTable {
-        case "DMAR": return .intel
-        case "IVRS": return .amd
-        default: return cpuVendor == "GenuineIntel" ? .intel : cpuVendor == "AuthenticAMD" ? .amd : nil
-        }
-    }
+    var kind: Kind? { IOMMUEvidence.kind(table: firmwareTable, cpuVendor: cpuVendor) }
 
     /// The flag this IOMMU needs: Intel's VT-d is off unless asked for, AMD-Vi is on by default.
     var neededFlag: String? { kind == .intel ? "intel_iommu=on" : nil }
