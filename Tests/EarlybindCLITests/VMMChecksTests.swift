@@ -50,10 +50,22 @@ import Testing
         #expect(found.count == (warned ? 1 : 0))
         if warned {
             #expect(found.first?["severity"] as? String == "warning")
-            #expect((found.first?["message"] as? String)?.contains("a restart may fail") == true)
+            #expect((found.first?["message"] as? String)?.contains("a restart of the VM may fail") == true)
+            #expect(found.first?["fix"] as? String == (reset == "" ? "echo default > /sys/bus/pci/devices/0000:03:00.0/reset_method" : nil))
         }
         let methods = try #require(try device(machine, "0000:03:00.0")?["reset"] as? [String: Any])["methods"]
         if release.hasPrefix("5.10") { #expect(methods is NSNull) } else { #expect(methods as? [String] == (reset ?? "").split(separator: " ").map(String.init)) }
+    }
+
+    /// Below a bridge QEMU falls back to a hot reset of that bus: no warning there.
+    @Test func aDeviceBelowABridgeIsResetThroughItsBus() throws {
+        let devices = gpu(reset: nil).map { device in
+            var device = device
+            if device.address.hasPrefix("0000:03:00.") { device.parent = "0000:00:01.1" }
+            return device
+        }
+        let machine = try machine(devices)
+        #expect(try checks(machine).contains { $0["code"] as? String == "no_reset" } == false)
     }
 
     /// Config space with one capability at 0x40: status bit 4 set, pointer at 0x34.
@@ -125,9 +137,19 @@ import Testing
                                "0x00000000fe000000 0x00000000fe003fff 0x0000000000040200\n")
     }
 
-    @Test(arguments: [("6.1.0-57-amd64", "warning", "vfio-pci removes it"), ("5.19.0-1-amd64", "error", "BAR 0: can't reserve")])
-    func firmwareFramebufferInsideABARDependsOnTheKernel(release: String, severity: String, says: String) throws {
-        let machine = try machine(release: release)
+    /// vfio-pci removes the framebuffer only from a VGA-class (0300) device, since 6.0.
+    @Test(arguments: [
+        ("6.1.0-57-amd64", "030000", "warning", "vfio-pci removes it"),
+        ("5.19.0-1-amd64", "030000", "error", "BAR 0: can't reserve"),
+        ("6.1.0-57-amd64", "038000", "error", "only from a VGA-class device"),
+    ])
+    func firmwareFramebufferInsideABARDependsOnTheKernel(release: String, classCode: String, severity: String, says: String) throws {
+        let devices = Fixtures.gpuWithAudio.map { device in
+            var device = device
+            if device.address == "0000:03:00.0" { device.classCode = classCode }
+            return device
+        }
+        let machine = try machine(devices, release: release)
         try withBARs(machine)
         try machine.write("/proc/iomem", VMMChecksTests.iomem)
         let found = try checks(machine).filter { $0["code"] as? String == "firmware_framebuffer" }

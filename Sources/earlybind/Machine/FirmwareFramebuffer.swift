@@ -12,8 +12,9 @@ struct FirmwareFramebuffer {
         var range: String { String(start, radix: 16) + "-" + String(end, radix: 16) }
     }
 
-    /// Names the kernel gives a firmware framebuffer's memory in /proc/iomem.
-    static let names: Set<String> = ["BOOTFB", "efifb", "vesafb", "simpledrm", "simple-framebuffer", "simplefb"]
+    /// Names the kernel gives a firmware framebuffer's memory in /proc/iomem: sysfb's
+    /// resource, then the drivers' own requests (fbdev and DRM).
+    static let names: Set<String> = ["BOOTFB", "efifb", "vesafb", "simplefb", "simpledrm", "efidrm", "vesadrm"]
 
     /// Every framebuffer region, or nil when /proc/iomem is unreadable or shows only zero
     /// addresses (it does for anyone but root).
@@ -34,7 +35,7 @@ struct FirmwareFramebuffer {
             guard bounds.count == 2, let start = UInt64(bounds[0], radix: 16), let end = UInt64(bounds[1], radix: 16) else { continue }
             if end != 0 { anyAddress = true }
             let name = line[colon.upperBound...].trimmingBlanks()
-            if FirmwareFramebuffer.names.contains(name) || name.hasPrefix("simple-framebuffer.") {
+            if FirmwareFramebuffer.names.contains(name) {
                 found.append(Region(name: name, start: start, end: end))
             }
         }
@@ -59,23 +60,26 @@ struct FirmwareFramebuffer {
         return regions.filter { region in bars.contains { region.start <= $0.end && region.end >= $0.start } }
     }
 
-    /// Since Linux 6.0 vfio-pci removes a firmware framebuffer from a VGA-class device when it
-    /// binds it (aperture_remove_conflicting_pci_devices); before, the region stays and QEMU
-    /// cannot reserve the BAR.
-    var vfioRemovesIt: Bool? { kernel.map { $0 >= KernelVersion(6, 0) } }
+    /// Since Linux 6.0 vfio-pci removes a firmware framebuffer from a VGA-class (0300) device
+    /// when it binds it (aperture_remove_conflicting_pci_devices in vfio_pci_vga_init); before,
+    /// and for other display classes, the region stays and QEMU cannot reserve the BAR.
+    func vfioRemovesIt(from device: PCIDevice) -> Bool? {
+        guard device.classCode >> 8 == 0x0300 else { return false }
+        return kernel.map { $0 >= KernelVersion(6, 0) }
+    }
 
     func check(for device: PCIDevice, host: Host) -> StatusCheck? {
         guard let inside = regions(in: device, host: host), let region = inside.first else { return nil }
         let subject = "the firmware framebuffer \(region.name) (\(region.range)) lies in this device's memory"
         let fix = "boot with initcall_blacklist=sysfb_init ('earlybind install --firmware-framebuffer-off' adds it) or video=efifb:off, so the firmware framebuffer is never set up on this card"
-        switch vfioRemovesIt {
+        switch vfioRemovesIt(from: device) {
         case true?:
             return .warning("firmware_framebuffer", device.address,
                             subject + ": on this kernel vfio-pci removes it when it binds the device, which also ends the host's console on this card",
                             fix: fix)
         case false?:
             return .error("firmware_framebuffer", device.address,
-                          subject + ": kernels before 6.0 leave it when vfio-pci binds, and QEMU fails with \"BAR 0: can't reserve\"",
+                          subject + ": vfio-pci leaves it in place (it removes one only from a VGA-class device, since Linux 6.0), and QEMU fails with \"BAR 0: can't reserve\"",
                           fix: fix)
         case nil:
             return .warning("firmware_framebuffer", device.address,

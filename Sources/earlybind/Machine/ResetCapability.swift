@@ -40,19 +40,27 @@ struct ResetCapability {
     /// config space could not be read that far (non-root sees 64 bytes).
     let flr: Bool?
     let family: BugFamily?
+    /// An empty reset_method file: someone turned the kernel's methods off.
+    let turnedOff: Bool
+    /// No bridge above the device: QEMU has no bus to hot-reset instead.
+    let onRootBus: Bool
 
     init(device: PCIDevice, host: Host) {
         self.device = device
         let directory = "bus/pci/devices/\(device.address)/"
         if let text = host.sysfsFile(directory + "reset_method") {
             methods = text.split(whereSeparator: \.isWhitespace).map(String.init)
+            turnedOff = methods == []
         } else if let release = host.kernelRelease, KernelVersion(release).map({ $0 >= KernelVersion(5, 15) }) == true,
                   host.sysfsExists(directory + "vendor") {
             // Since 5.15 the kernel hides reset_method from a device it cannot reset at all.
             methods = []
+            turnedOff = false
         } else {
             methods = nil
+            turnedOff = false
         }
+        onRootBus = host.sysfs.upstreamBridges(of: device.address).isEmpty
         flr = (try? host.sysfs.io.read(host.sysfs.root + "/" + directory + "config")).flatMap(ResetCapability.functionLevelReset)
         family = BugFamily.of(device.id)
     }
@@ -89,11 +97,17 @@ struct ResetCapability {
                             "an AMD \(family.rawValue) GPU: its standard reset leaves the card hung, so a second start of the VM fails until the host reboots",
                             fix: "install the out-of-tree vendor-reset module (gnif/vendor-reset), load it from the initramfs before vfio-pci binds, and check that reset_method lists device_specific")
         }
-        // What VFIO can do is what the kernel offers: QEMU reports "no available reset mechanism" exactly then.
-        guard methods == [] else { return nil }
+        if turnedOff {
+            return .warning("no_reset", device.address,
+                            "reset_method is empty: the kernel's reset methods for this device were turned off, so the VM cannot reset it and a restart of the VM may fail",
+                            fix: "echo default > /sys/bus/pci/devices/\(device.address)/reset_method")
+        }
+        // QEMU resets a device the kernel cannot through a hot reset of the bus above it;
+        // without a bridge above it says "no available reset mechanism", as status does here.
+        guard methods == [], onRootBus else { return nil }
         return .warning("no_reset", device.address,
-                        "the kernel has no way to reset this device (no reset_method): the VM starts once, but after the VM stops the device keeps its state and a restart may fail until the host reboots",
-                        fix: "none in software; pass the device to one long-running VM, or use a card with FLR")
+                        "neither the kernel (no reset_method) nor a bus above it can reset this device: the VM starts once, but after it stops the device keeps its state and a restart of the VM may fail until the host reboots",
+                        fix: nil)
     }
 
     var json: JSON {
