@@ -175,6 +175,7 @@ import Testing
         let machine = try boundMachine()
         let fd = machine.root + "/proc/4242/fd"
         try FileManager.default.createDirectory(atPath: fd, withIntermediateDirectories: true)
+        try machine.write("/dev/vfio/3", "")
         try FileManager.default.createSymbolicLink(atPath: fd + "/17", withDestinationPath: "/dev/vfio/3")
         try FileManager.default.createSymbolicLink(atPath: fd + "/18", withDestinationPath: "/dev/vfio/3")
         try machine.write("/proc/4242/comm", "qemu-system-x86\n")
@@ -188,6 +189,15 @@ import Testing
         #expect((group["holders"] as? [[String: Any]])?.count == 1)
     }
 
+    /// No node, no holder: a stale fd link to a node that is gone is not a VM.
+    @Test func holdersAreLookedForOnlyWhenTheNodeExists() throws {
+        let machine = try boundMachine()
+        let fd = machine.root + "/proc/4242/fd"
+        try FileManager.default.createDirectory(atPath: fd, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: fd + "/17", withDestinationPath: "/dev/vfio/3")
+        #expect(check("group_in_use", in: try status(machine).checks) == nil)
+    }
+
     /// iommufd-era VMMs open the device's own node, /dev/vfio/devices/vfioN, not the group's.
     @Test func aVFIODeviceNodeHolderCounts() throws {
         let machine = try boundMachine()
@@ -195,6 +205,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: device, withIntermediateDirectories: true)
         let fd = machine.root + "/proc/77/fd"
         try FileManager.default.createDirectory(atPath: fd, withIntermediateDirectories: true)
+        try machine.write("/dev/vfio/devices/vfio0", "")
         try FileManager.default.createSymbolicLink(atPath: fd + "/3", withDestinationPath: "/dev/vfio/devices/vfio0")
         try machine.write("/proc/77/comm", "cloud-hypervisor\n")
         let inUse = try #require(check("group_in_use", in: try status(machine).checks))
@@ -241,5 +252,21 @@ import Testing
         let dropIn = try machine.read(Layout.grubDropInPath)
         #expect(dropIn.contains("intel_iommu=on") == intel, "\(dropIn)")
         #expect(dropIn.contains("iommu=pt"))
+    }
+}
+
+@Suite struct PassiveStatusTests {
+    /// --passive answers like status, from sysfs: the only difference is never opening /dev/vfio.
+    @Test func passiveDecidesFromSysfs() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio.map { device in
+            var device = device
+            if device.address == "0000:03:00.0" { device.driver = "vfio-pci" }
+            return device
+        }, config: "03:00.0\n")
+        let run = try machine.run(["status", "--json", "--passive"])
+        #expect(run.status == 1)
+        let group = try #require((try run.json()["vfio_groups"] as? [[String: Any]])?.first)
+        #expect(group["source"] as? String == "sysfs")
+        #expect(group["viable"] as? Bool == false)
     }
 }

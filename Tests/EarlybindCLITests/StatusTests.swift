@@ -256,3 +256,12 @@ private func installedKernel() -> String? {
     return kernels.sorted().last { FileManager.default.fileExists(atPath: "/lib/modules/\($0)/modules.dep.bin") }
         .map { "/lib/modules/\($0)" }
 }
+
+@Suite struct NeededFlagOrderTests {
+    /// A later intel_iommu=off undoes an earlier intel_iommu=on, as the kernel reads them.
+    @Test func theLastIntelWordDecides() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, cmdline: "quiet intel_iommu=on intel_iommu=off")
+        let iommu = try #require(try machine.run(["status", "--json"]).json()["iommu"] as? [String: Any])
+        #expect(iommu["needed_flag_present"] as? Bool == false)
+    }
+}

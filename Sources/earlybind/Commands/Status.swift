@@ -33,6 +33,9 @@ extension Earlybind {
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
+        @Flag(name: .long, help: "Decide each group's viability from sysfs alone, never opening /dev/vfio: for timers and monitoring, where a VM may be starting and the node admits one opener.")
+        var passive = false
+
         @Flag(name: .long, help: "Unpack every initramfs image to check it holds earlybind and this config (slow), instead of comparing it with install's records.")
         var images = false
 
@@ -41,7 +44,7 @@ extension Earlybind {
         var kernelLog: String?
 
         func run() throws {
-            let report = StatusReport(host: options.host, kernelLogPath: kernelLog, unpackImages: images)
+            let report = StatusReport(host: options.host, kernelLogPath: kernelLog, mayOpenGroupNodes: !passive, unpackImages: images)
             print(json ? report.json.rendered() : report.text)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }

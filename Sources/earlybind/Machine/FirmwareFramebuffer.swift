@@ -23,7 +23,7 @@ struct FirmwareFramebuffer {
 
     init(host: Host) {
         kernel = host.kernelRelease.flatMap(KernelVersion.init)
-        guard let text = host.procFile("/proc/iomem").map({ String(decoding: $0, as: UTF8.self) }) else {
+        guard host.procMatchesSysfs, let text = host.procFile("/proc/iomem").map({ String(decoding: $0, as: UTF8.self) }) else {
             regions = nil
             return
         }
@@ -42,22 +42,27 @@ struct FirmwareFramebuffer {
         regions = anyAddress ? found : nil
     }
 
-    /// The device's memory BARs from its sysfs `resource` file (start, end; the ROM line left out).
+    /// The device's memory BARs from its sysfs `resource` file (start, end, flags; the ROM
+    /// line and I/O BARs, whose numbers are ports, left out).
     static func bars(of device: PCIDevice, host: Host) -> [(start: UInt64, end: UInt64)] {
         guard let text = host.sysfsFile("bus/pci/devices/\(device.address)/resource") else { return [] }
+        let memory: UInt64 = 0x200  // IORESOURCE_MEM
         return text.split(separator: "\n").prefix(6).compactMap { line in
             let fields = line.split(separator: " ")
-            guard fields.count >= 2, let start = UInt64(fields[0].dropFirst(2), radix: 16),
-                  let end = UInt64(fields[1].dropFirst(2), radix: 16), end > start else { return nil }
+            guard fields.count >= 3, let start = UInt64(fields[0].dropFirst(2), radix: 16),
+                  let end = UInt64(fields[1].dropFirst(2), radix: 16), let flags = UInt64(fields[2].dropFirst(2), radix: 16),
+                  end > start, flags & memory != 0 else { return nil }
             return (start, end)
         }
     }
 
-    /// The framebuffer regions inside the device's BARs; nil when /proc/iomem cannot tell.
+    /// The framebuffer regions inside the device's BARs, a driver's before sysfb's BOOTFB;
+    /// nil when /proc/iomem cannot tell.
     func regions(in device: PCIDevice, host: Host) -> [Region]? {
         guard let regions else { return nil }
         let bars = FirmwareFramebuffer.bars(of: device, host: host)
-        return regions.filter { region in bars.contains { region.start <= $0.end && region.end >= $0.start } }
+        let inside = regions.filter { region in bars.contains { region.start <= $0.end && region.end >= $0.start } }
+        return inside.filter { $0.name != "BOOTFB" } + inside.filter { $0.name == "BOOTFB" }
     }
 
     /// Since Linux 6.0 vfio-pci removes a firmware framebuffer from a VGA-class (0300) device
@@ -68,10 +73,20 @@ struct FirmwareFramebuffer {
         return kernel.map { $0 >= KernelVersion(6, 0) }
     }
 
-    func check(for device: PCIDevice, host: Host) -> StatusCheck? {
-        guard let inside = regions(in: device, host: host), let region = inside.first else { return nil }
+    /// `inside`: `regions(in: device, host:)`.
+    func check(for device: PCIDevice, inside: [Region]) -> StatusCheck? {
+        guard let region = inside.first else { return nil }
         let subject = "the firmware framebuffer \(region.name) (\(region.range)) lies in this device's memory"
         let fix = "boot with initcall_blacklist=sysfb_init ('earlybind install --firmware-framebuffer-off' adds it) or video=efifb:off, so the firmware framebuffer is never set up on this card"
+        // sysfb's BOOTFB alone is a placeholder no driver holds: it reserves nothing.
+        if region.name == "BOOTFB" {
+            return .warning("firmware_framebuffer", device.address,
+                            subject + " (no framebuffer driver holds it yet; one that loads later would keep the BAR from the VM)", fix: fix)
+        }
+        if device.driver == .vfioPCI {
+            return .error("firmware_framebuffer", device.address,
+                          subject + " although vfio-pci has the device: QEMU fails with \"BAR 0: can't reserve\"", fix: fix)
+        }
         switch vfioRemovesIt(from: device) {
         case true?:
             return .warning("firmware_framebuffer", device.address,

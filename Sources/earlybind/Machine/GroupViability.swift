@@ -33,25 +33,34 @@ struct GroupViability {
 
     let groups: [Group]
 
-    /// `askKernel`: open each group's node once for VFIO_GROUP_GET_STATUS. Only for this
-    /// machine's own /sys and /dev, as root, and never for periodic runs: the node admits
-    /// one opener, so a VM starting at that moment would fail.
     /// Addresses in the config: a blocker among them needs only `apply`, any other an `add` first.
     let configured: Set<PCIAddress>
 
+    /// `askKernel`: open each group's node once for VFIO_GROUP_GET_STATUS. Only for this
+    /// machine's own /sys and /dev, as root, and never for periodic runs: the node admits
+    /// one opener, so a VM starting at that moment would fail.
     init(groups numbers: [Int], configured: Set<PCIAddress>, inventory: Inventory, host: Host, askKernel: Bool) {
         self.configured = configured
-        let openFiles = OpenFiles(io: PosixIO(), procRoot: host.procRoot)
+        // A group's node exists once a member is on a VFIO driver; a member's own node
+        // (/dev/vfio/devices/vfioN) is what iommufd-era VMMs open instead.
+        var nodesByGroup: [Int: Set<String>] = [:]
+        for number in numbers {
+            var nodes: Set<String> = ["/dev/vfio/\(number)"]
+            for member in inventory.members(of: number) {
+                for node in host.sysfsList("bus/pci/devices/\(member.address)/vfio-dev") { nodes.insert("/dev/vfio/devices/" + node) }
+            }
+            nodesByGroup[number] = nodes.filter { PosixIO().exists(host.root.resolve($0)) }
+        }
+        // One pass over /proc for all groups, none when no node exists; never against another machine's sysfs.
+        let wanted = nodesByGroup.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        let allHolders = host.procMatchesSysfs ? OpenFiles(io: PosixIO(), procRoot: host.procRoot).holders(of: wanted) : []
         groups = numbers.map { number in
             let members = inventory.members(of: number)
             let blockers = members.filter { member in
                 !member.isBridge && member.driver.map { !GroupViability.groupSafeDrivers.contains($0.description) } ?? false
             }
-            var nodes: Set<String> = ["/dev/vfio/\(number)"]
-            for member in members {
-                for node in host.sysfsList("bus/pci/devices/\(member.address)/vfio-dev") { nodes.insert("/dev/vfio/devices/" + node) }
-            }
-            let holders = openFiles.holders(of: nodes)
+            let nodes = nodesByGroup[number] ?? []
+            let holders = allHolders.filter { nodes.contains($0.path) }
             let sysfsVerdict = Group(number: number, viable: blockers.isEmpty, source: .sysfs, members: members,
                                      blockers: blockers, holders: holders, busy: false)
             // A held group is the VM's: asking would only fail, and its verdict is the VM running.

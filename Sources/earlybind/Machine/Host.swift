@@ -31,6 +31,11 @@ struct Host {
 
     var configPath: String { root.resolve(Config.defaultPath) }
 
+    /// Whether /proc and sysfs describe one machine: not so for this machine's /proc beside
+    /// another tree's `--sysfs`. Facts that tie one to the other (a BAR in /proc/iomem, a
+    /// group node a process holds, the kernel release for sysfs's files) are unknown then.
+    var procMatchesSysfs: Bool { !root.isSystemRoot || sysfs.root == "/sys" }
+
     /// A file of the target system, or nil when it is absent or unreadable.
     func file(_ absolute: String) -> [UInt8]? {
         try? PosixIO().read(root.resolve(absolute))

@@ -7,20 +7,10 @@ enum IOMMUAdvice {
         var lines = wrapped("IOMMU is off: \(host.sysfs.root)/kernel/iommu_groups is empty, so no device can be passed through. To turn it on:",
                             indent: "", continuation: "")
         lines += wrapped("1. enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware setup;", indent: "  ", continuation: "     ")
-        let evidence = IOMMUEvidence(host: host, groups: inventory.groups.count, kernelLog: nil)
-        lines += wrapped("2. " + commandLineStep(evidence.kind) + ";", indent: "  ", continuation: "     ")
+        lines += wrapped("2. " + commandLineStep(IOMMUEvidence.kind(of: host)) + ";", indent: "  ", continuation: "     ")
         lines += wrapped("3. reboot and run 'earlybind groups' again.", indent: "  ", continuation: "     ")
         lines.append("\(inventory.devices.count) PCI devices were found.")
         return lines.joined(separator: "\n")
-    }
-
-    /// Whether the command line turns the needed flag on (`intel_iommu=on,igfx_off` does).
-    static func isPresent(_ flag: String, in cmdline: [String]) -> Bool {
-        let name = String(flag.prefix { $0 != "=" })
-        let value = String(flag.drop { $0 != "=" }.dropFirst())
-        return cmdline.contains { word in
-            word.hasPrefix(name + "=") && word.dropFirst(name.count + 1).split(separator: ",").contains { $0 == value }
-        }
     }
 
     /// The kernel command line step for the IOMMU the firmware describes (`IOMMUEvidence.kind`).

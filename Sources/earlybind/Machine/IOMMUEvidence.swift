@@ -62,8 +62,9 @@ struct IOMMUEvidence {
         }
         disablingFlags = cmdline.filter { ["intel_iommu=off", "amd_iommu=off", "iommu=off"].contains($0) }
 
-        let interrupts = host.procFile("/proc/interrupts").map { String(decoding: $0, as: UTF8.self) }
-        let remappedChip = interrupts.map { $0.contains("IR-PCI-MSI") || $0.contains("IR-IO-APIC") } ?? false
+        let interrupts = host.procMatchesSysfs ? host.procFile("/proc/interrupts").map { String(decoding: $0, as: UTF8.self) } : nil
+        // arm64's GICv3 ITS isolates MSIs as remapping does on x86 (vfio_iommu_type1 accepts both).
+        let remappedChip = interrupts.map { $0.contains("IR-PCI-MSI") || $0.contains("IR-IO-APIC") || $0.contains("ITS-") } ?? false
         let logSaysRemapped = kernelLog?.contains { $0.contains("Enabled IRQ remapping") || $0.contains("Interrupt remapping enabled") } ?? false
         if remappedChip {
             (interruptRemapping, remappingSource) = (true, .procInterrupts)
@@ -76,9 +77,14 @@ struct IOMMUEvidence {
             (interruptRemapping, remappingSource) = (nil, nil)
         }
         let parameter = host.sysfsFile("module/vfio_iommu_type1/parameters/allow_unsafe_interrupts")?.trimmingNewlines()
-        neededFlagPresent = IOMMUAdvice.isPresent("intel_iommu=on", in: cmdline)
-        unsafeInterruptsAllowed = parameter == "Y" || parameter == "1"
-            || cmdline.contains { $0 == "vfio_iommu_type1.allow_unsafe_interrupts=1" || $0 == "vfio_iommu_type1.allow_unsafe_interrupts=Y" }
+        // The kernel takes intel_iommu= words in order: the last one decides.
+        let intel = "intel_iommu="
+        neededFlagPresent = cmdline.last { $0.hasPrefix(intel) }.map { $0.dropFirst(intel.count).split(separator: ",").contains("on") } ?? false
+        // The kernel's bool parameters take y/Y/1 and on/true (kstrtobool).
+        let isTrue = { (value: String) in ["y", "1", "on", "true"].contains(value.lowercased()) }
+        let option = "vfio_iommu_type1.allow_unsafe_interrupts="
+        unsafeInterruptsAllowed = parameter.map(isTrue) ?? false
+            || cmdline.contains { $0.hasPrefix(option) && isTrue(String($0.dropFirst(option.count))) }
     }
 
     var enabled: Bool { groups > 0 }
@@ -128,6 +134,7 @@ struct IOMMUEvidence {
         var steps: [String] = []
         if !disablingFlags.isEmpty {
             message += disablingFlags.joined(separator: " ") + " is on this boot's kernel command line, and " + tableSentence
+            if firmwareTable == nil { steps.append("enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware setup") }
             steps.append("remove " + disablingFlags.joined(separator: " ") + " from the boot loader's command line")
         } else if firmwareTable == nil {
             message += tableSentence

@@ -51,7 +51,7 @@ struct ResetCapability {
         if let text = host.sysfsFile(directory + "reset_method") {
             methods = text.split(whereSeparator: \.isWhitespace).map(String.init)
             turnedOff = methods == []
-        } else if let release = host.kernelRelease, KernelVersion(release).map({ $0 >= KernelVersion(5, 15) }) == true,
+        } else if host.procMatchesSysfs, let release = host.kernelRelease, KernelVersion(release).map({ $0 >= KernelVersion(5, 15) }) == true,
                   host.sysfsExists(directory + "vendor") {
             // Since 5.15 the kernel hides reset_method from a device it cannot reset at all.
             methods = []

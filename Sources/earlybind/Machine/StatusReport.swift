@@ -135,7 +135,7 @@ struct StatusReport {
                             .object([("name", .string(region.name)), ("range", .string(region.range))])
                         }) } ?? .null),
                     ]
-                    deviceChecks += [reset.check, framebuffers.check(for: device, host: host)].compactMap { $0 }
+                    deviceChecks += [reset.check, inside.flatMap { framebuffers.check(for: device, inside: $0) }].compactMap { $0 }
                 }
                 views.append(view)
             }
@@ -161,7 +161,7 @@ struct StatusReport {
         }
         if let configReadError {
             all.append(.error("config_unreadable", nil, "cannot read the config: \(configReadError)",
-                              fix: "run 'earlybind status' as root (sudo earlybind status)"))
+                              fix: geteuid() == 0 ? "make \(Config.defaultPath) a readable file" : "run 'earlybind status' as root (sudo earlybind status)"))
         } else if !configErrors.isEmpty {
             all.append(.error("config_invalid", nil, configErrors.joined(separator: "; "), fix: "fix those lines of \(Config.defaultPath), then run 'earlybind install'"))
         } else if devices.isEmpty && unmatchedIDs.isEmpty && inventory.problem == nil {
@@ -310,9 +310,7 @@ struct StatusReport {
 
     var text: String {
         var lines: [String] = []
-        func row(_ label: String, _ value: String) {
-            lines += wrapped(value, indent: "  " + (label + ":").padding(18), continuation: String(repeating: " ", count: 20))
-        }
+        func row(_ label: String, _ value: String) { lines += labelled(label, value) }
 
         lines.append("IOMMU")
         if iommu.enabled {
