@@ -23,7 +23,8 @@ import Testing
     }
 
     func bootPath(_ machine: FakeMachine) -> BootPath {
-        BootPath(host: earlybind.Host(root: InstallRoot(machine.root)!, sysfsRoot: machine.tree.root))
+        let root = InstallRoot(machine.root)!
+        return BootPath(host: earlybind.Host(root: root, sysfsRoot: machine.tree.root), manifest: (try? Manifest.load(root: root)) ?? nil)
     }
 
     /// GRUB's files with the drop-in, and a grub.cfg `age` seconds newer than the drop-in (older when negative).

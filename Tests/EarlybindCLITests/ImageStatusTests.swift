@@ -33,7 +33,8 @@ import Testing
     }
 
     func status(unpack: Bool = false, inspect: ((String, String) throws -> ImageCheck?)? = nil) -> ImageStatus {
-        ImageStatus(host: earlybind.Host(root: root, sysfsRoot: machine.tree.root), unpack: unpack, inspect: inspect)
+        ImageStatus(host: earlybind.Host(root: root, sysfsRoot: machine.tree.root), manifest: (try? Manifest.load(root: root)) ?? nil,
+                    unpack: unpack, inspect: inspect)
     }
 
     func touch(_ path: String) throws {

@@ -52,10 +52,10 @@ struct BootPath {
     /// when it has every flag, a reboot is all that is left.
     let verified: Bool
 
-    init(host: Host) {
+    /// `manifest`: install's, as status read it once for all its parts.
+    init(host: Host, manifest: Manifest?) {
         let root = host.root
         let exists = { (path: String) in PosixIO().exists(root.resolve(path)) }
-        let manifest = (try? Manifest.load(root: root)) ?? nil
         let grubConfig = Layout.grubConfigPaths.first(where: exists)
         let entries = Layout.bootEntryDirectories.flatMap { directory in
             host.list(directory).filter { $0.hasSuffix(".conf") }.map { directory + "/" + $0 }

@@ -32,11 +32,10 @@ struct ImageStatus {
     /// Whether install has run (a manifest exists): only then can an image lack a record.
     let installed: Bool
 
-    /// `inspect` looks inside one image (path on the target system, kernel); ImageCheck
-    /// with the root's generator unless a test stands in for it.
-    init(host: Host, unpack: Bool, inspect: ((String, String) throws -> ImageCheck?)? = nil) {
+    /// `manifest`: install's, as status read it. `inspect` looks inside one image (path on
+    /// the target system, kernel); ImageCheck with the root's generator unless a test stands in for it.
+    init(host: Host, manifest: Manifest?, unpack: Bool, inspect: ((String, String) throws -> ImageCheck?)? = nil) {
         let root = host.root
-        let manifest = (try? Manifest.load(root: root)) ?? nil
         let backend = Backend.current(root, manifest: manifest) ?? .initramfsTools
         let inspect = inspect ?? { try ImageCheck.check($0, kernel: $1, backend: backend, root: root) }
         let config = host.file(Config.defaultPath).map(SHA256.hex)

@@ -56,8 +56,9 @@ struct StatusReport {
     /// `unpackImages` looks inside every initramfs image instead of trusting install's records.
     init(host: Host, kernelLogPath: String? = nil, mayOpenGroupNodes: Bool = true, unpackImages: Bool = false) {
         self.host = host
-        bootPath = BootPath(host: host)
-        imageStatus = ImageStatus(host: host, unpack: unpackImages)
+        let manifest = (try? Manifest.load(root: host.root)) ?? nil
+        bootPath = BootPath(host: host, manifest: manifest)
+        imageStatus = ImageStatus(host: host, manifest: manifest, unpack: unpackImages)
         let inventory = Inventory(host)
         self.inventory = inventory
         cmdline = host.cmdline
@@ -82,14 +83,12 @@ struct StatusReport {
             return (name, haveModules ? state(name).code : "unknown")
         }
 
-        let backend = Backend.current(host.root, manifest: (try? Manifest.load(root: host.root)) ?? nil)
+        let backend = Backend.current(host.root, manifest: manifest)
         self.backend = backend
         let bootFiles = (backend ?? .initramfsTools).bootFiles
         hookPaths = bootFiles.hooks.filter { host.file($0) != nil }
         initTopPaths = bootFiles.runners.filter { host.file($0) != nil }
-        // Debian's name for every generator, then dracut's elsewhere and mkinitcpio's.
-        images = host.list("/boot").filter { $0.hasPrefix("initrd.img-") || ($0.hasPrefix("initramfs-") && $0.hasSuffix(".img")) }
-            .map { "/boot/" + $0 }
+        images = ImageCheck.bootImages(host.root).map(\.path)
         let configTime = host.modificationTime(host.configPath)
         outdatedImages = images.filter { image in
             guard let configTime, let imageTime = host.modificationTime(host.root.resolve(image)) else { return false }
@@ -150,11 +149,14 @@ struct StatusReport {
         let ownMachine = geteuid() == 0 && host.root.isSystemRoot && host.sysfs.root == "/sys"
         viability = GroupViability(groups: configuredGroups, configured: Set(views.map(\.device.address)), inventory: inventory, host: host,
                                    askKernel: mayOpenGroupNodes && ownMachine)
+        checks = gatherChecks()
     }
 
     /// Every finding, errors that keep the VM from the devices first in the order they
-    /// arise, then the warnings.
-    var checks: [StatusCheck] {
+    /// arise, then the warnings; gathered once, at the end of init.
+    private(set) var checks: [StatusCheck] = []
+
+    private func gatherChecks() -> [StatusCheck] {
         var all: [StatusCheck] = []
         if let problem = inventory.problem {
             all.append(.error("sysfs_unreadable", nil, "cannot list PCI devices: \(problem)", fix: "check the --sysfs path, or run on the host itself"))
@@ -268,9 +270,8 @@ struct StatusReport {
 
     var json: JSON {
         let leftovers: JSON = .array(self.leftovers.map(\.json))
-        let checks = self.checks
         return .object([
-            ("ready", .bool(!checks.contains { $0.severity == .error })),
+            ("ready", .bool(ready)),
             ("reasons", .array(checks.filter { $0.severity == .error }.map(\.json))),
             ("checks", .array(checks.map(\.json))),
             ("iommu", iommu.json),
@@ -367,7 +368,6 @@ struct StatusReport {
             lines.append("  none configured (earlybind add ADDRESS)")
         }
         unmatchedIDs.forEach { lines.append("  \($0): no device has this ID") }
-        let checks = self.checks
         for view in devices {
             lines += view.lines()
             let groupBlocked = viability.groups.first { $0.number == view.device.iommuGroup && !$0.viable }
