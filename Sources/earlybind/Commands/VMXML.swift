@@ -1,37 +1,129 @@
 import ArgumentParser
 import EarlybindCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Earlybind {
     struct VMXML: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "vm-xml",
-            abstract: "Print the libvirt XML that hands the devices to a VM.",
+            abstract: "Hand the devices to a VM: apply them to a libvirt VM, or print them for libvirt, Proxmox VE or QEMU.",
             discussion: """
-                Prints, for the configured devices (or the given selectors, widened to \
-                their slots and IOMMU groups), one <hostdev> per function to put inside \
-                <devices>, and the <hyperv> and <kvm> elements to put inside <features> \
-                that keep Nvidia's Windows driver from stopping with code 43. Merge them \
-                with 'virsh edit VM'. A device the host is using (a controller below a \
-                mounted filesystem or active swap, a NIC carrying the default route or an \
-                SSH session) is refused unless --force.
+                Works on the configured devices, or on the given selectors widened to \
+                their slots and IOMMU groups. Each card (the functions of one host slot) \
+                gets one guest slot, function 0 marked multifunction, as on real hardware; \
+                on q35 on a pcie-root-port of its own.
+
+                --apply VM reads the VM's persistent definition from libvirt (with its \
+                secrets), adds a <hostdev> per function with the vfio driver and a fixed \
+                guest address, sets relaxed, vapic, spinlocks and vendor_id in <hyperv> \
+                and <hidden state='on'/> in <kvm> (against code 43 of Nvidia's Windows \
+                drivers before R465; --no-hide leaves those two out), keeps everything \
+                else, and defines it back after libvirt's schema check. The replaced \
+                definition is saved in /var/lib/earlybind/vm/ (mode 0600). A second run \
+                changes nothing. A running VM gets the devices at its next cold start.
+
+                Without --apply: --format libvirt prints the elements to merge by hand \
+                (or --merge FILE prints a whole merged definition), proxmox the \
+                hostpciN: entries or, with --vmid, the 'qm set' command, qemu the -device \
+                arguments.
+
+                As root, each function's ROM is read (enabled, read, disabled; never \
+                kept) and checked for a UEFI image: an OVMF guest needs one to show \
+                anything on the GPU.
+
+                The devices face add's rules: the boot GPU, the host's last display, a \
+                group with storage, network or a host bridge, a device the host is using \
+                (below a mounted filesystem or swap, carrying the default route or an \
+                SSH session) are refused unless --force.
                 """
         )
+
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case libvirt, proxmox, qemu
+        }
 
         @OptionGroup var options: GlobalOptions
 
         @OptionGroup var arguments: OptionalSelectorArguments
 
-        @Flag(name: .long, help: "Print the XML even where add's safety rules refuse the devices, or the host is using them.")
+        @Option(name: .long, help: "libvirt (default), proxmox or qemu.")
+        var format: Format = .libvirt
+
+        @Option(name: .long, help: ArgumentHelp("Merge into this libvirt VM's definition and define it.", valueName: "VM"))
+        var apply: String?
+
+        @Option(name: .long, help: ArgumentHelp("The libvirt connection for --apply.", valueName: "URI"))
+        var connect = "qemu:///system"
+
+        @Option(name: .long, help: ArgumentHelp("Merge into the libvirt definition in FILE ('-': standard input) and print the result.", valueName: "FILE"))
+        var merge: String?
+
+        @Flag(name: .long, help: "With --apply: print the change as a diff and define nothing.")
+        var dryRun = false
+
+        @Flag(name: .long, help: "With --apply: report as JSON on standard output.")
+        var json = false
+
+        @Flag(name: .long, help: "Leave out <kvm><hidden/> and vendor_id: not needed by Nvidia drivers since R465 (2021).")
+        var noHide = false
+
+        @Flag(name: .long, help: "proxmox, qemu: the GPU is the guest's main display (x-vga).")
+        var primary = false
+
+        @Option(name: .long, help: ArgumentHelp("proxmox: print 'qm set VMID …' for this VM, after the indices its config uses.", valueName: "VMID"))
+        var vmid: UInt32?
+
+        @Flag(name: .long, help: "Hand over the devices even where add's safety rules refuse them, or the host is using them.")
         var force = false
+
+        func validate() throws {
+            if format != .libvirt && (apply != nil || merge != nil) {
+                throw ValidationError("--apply and --merge take libvirt definitions: leave out --format \(format.rawValue)")
+            }
+            if apply != nil && merge != nil { throw ValidationError("--apply and --merge exclude each other") }
+            if apply == nil && (dryRun || json) { throw ValidationError("--dry-run and --json go with --apply") }
+            if vmid != nil && format != .proxmox { throw ValidationError("--vmid goes with --format proxmox") }
+            if primary && format == .libvirt {
+                throw ValidationError("--primary goes with --format proxmox or qemu (libvirt makes the card the primary display when the VM has no other video)")
+            }
+        }
 
         func run() throws {
             let host = options.host
+            let devices = try passedDevices(host)
+            let cards = PassthroughCard.cards(devices)
+            let say: (String) -> Void = json ? { printError($0) } : { print($0) }
+            let roms = ROMCheck(devices: devices, host: host)
+            switch format {
+            case .libvirt:
+                if let apply {
+                    try applyToDomain(apply, cards: cards, roms: roms, host: host)
+                    return
+                } else if let merge {
+                    try mergeFile(merge, cards: cards)
+                } else {
+                    say(VMXML.snippets(for: cards, hide: !noHide))
+                }
+            case .proxmox: try printProxmox(cards, host: host)
+            case .qemu:
+                let lines = QEMUArguments(cards: cards, primary: primary).devices
+                print(lines.enumerated().map { $0.element + ($0.offset + 1 < lines.count ? " \\" : "") }.joined(separator: "\n"))
+                if primary { printError("note: with x-vga=on also give QEMU -vga none, so the card is the guest's only VGA") }
+            }
+            roms.notes(format: format).forEach { wrapped($0, indent: "", continuation: "  ").forEach(printError) }
+        }
+
+        /// The configured devices, or the named ones widened as add widens them; add's rules apply to both.
+        private func passedDevices(_ host: Host) throws -> [PCIDevice] {
             let inventory = Inventory(host)
+            try inventory.requireDevices()
             var devices: [PCIDevice]
             var refusals: [AddSafety.Refusal] = []
             if arguments.selectors.isEmpty {
-                // The configured devices, from a config that passes the gate: never half a config.
-                _ = try ConfigFile.gate(host, otherwise: "no XML was printed")
+                // A config that passes the gate, never half of one.
+                _ = try ConfigFile.gate(host, otherwise: "nothing was printed or applied")
                 let configured = Configured(host: host)
                 devices = configured.plan?.decisions.compactMap { decision in
                     if case .bind = decision.action { return decision.device }
@@ -41,7 +133,6 @@ extension Earlybind {
                     throw ConfigFileError(description: "no configured device can be passed through: add one with 'earlybind add ADDRESS', or name devices here")
                 }
             } else {
-                // Named devices face add's rules; configured ones passed them in the plan above.
                 let selection = try Selection(arguments.selectors, inventory: inventory, includeBootVGA: true)
                 devices = selection.devices
                 refusals = AddSafety.refusals(selection, inventory: inventory, configured: Configured(host: host).bound)
@@ -49,7 +140,7 @@ extension Earlybind {
             refusals += AddSafety.inUseRefusals(HostUsage.findings(host: host, addresses: devices.map(\.address)))
             if !refusals.isEmpty && !force {
                 throw SafetyRefusal(description: refusals.map(\.reason).joined(separator: "\n")
-                    + "\nnothing was printed; --force would print it anyway, and a VM started with it takes from the host "
+                    + "\nnothing was printed or applied; --force would hand them over anyway, and a VM started with them takes from the host "
                     + refusals.map(\.cost).joined(separator: "; "))
             }
             for refusal in refusals {
@@ -59,39 +150,202 @@ extension Earlybind {
             for device in devices where device.isBootVGA {
                 printError("warning: \(device.address) is the boot VGA: the host's console is on it")
             }
-            print(VMXML.snippets(for: devices.map(\.address)))
+            return devices
         }
 
-        static let vendorID = "earlybind001"
+        private func mergeFile(_ file: String, cards: [PassthroughCard]) throws {
+            let text: String
+            do {
+                text = String(decoding: try PosixIO().read(file == "-" ? "/dev/stdin" : file), as: UTF8.self)
+            } catch {
+                throw LibvirtError(description: "cannot read \(file): \(errorText(error.errno))")
+            }
+            let document = try XMLDocument(parsing: text, source: file == "-" ? "standard input" : file)
+            let changes = try DomainMerge(cards: cards, hide: !noHide).apply(to: document.root)
+            print(document.rendered(), terminator: "")
+            if changes.isEmpty { printError("\(file == "-" ? "the definition" : file) already has every device and feature: nothing to change") }
+        }
 
-        static func snippets(for addresses: [PCIAddress]) -> String {
+        private func applyToDomain(_ name: String, cards: [PassthroughCard], roms: ROMCheck, host: Host) throws {
+            let domain = try LibvirtDomain(name, uri: connect)
+            let original = try domain.persistentDefinition()
+            let document = try XMLDocument(parsing: original, source: "the definition of '\(name)'")
+            let before = document.rendered()
+            let changes = try DomainMerge(cards: cards, hide: !noHide).apply(to: document.root)
+            let after = document.rendered()
+            let say: (String) -> Void = json ? { printError($0) } : { print($0) }
+            var backup: String?
+            var active = false
+            if changes.isEmpty {
+                say("VM '\(name)' already has every device and feature: nothing to change")
+            } else if dryRun {
+                say("would change VM '\(name)' (\(connect)):")
+                changes.forEach { say("  " + $0) }
+                let diff = UnifiedDiff.make(old: before, new: after, path: name + ".xml")
+                say(diff.hasSuffix("\n") ? String(diff.dropLast()) : diff)
+            } else {
+                let backups = DefinitionBackups(root: host.root)
+                let saved = try backups.save(original, domain: name)
+                let staged = try backups.staging(after, domain: name)
+                defer { unlink(staged) }
+                do { try domain.define(staged) } catch {
+                    unlink(saved)
+                    throw error
+                }
+                backup = saved
+                active = domain.isActive()
+                say("changed VM '\(name)' (\(connect)):")
+                changes.forEach { say("  " + $0) }
+                say("the previous definition is saved in \(saved)")
+                if active {
+                    say("the VM is running: it gets the devices when it is shut down and started again (a reboot inside the guest keeps the old ones)")
+                }
+            }
+            roms.notes(format: .libvirt).forEach { wrapped($0, indent: "", continuation: "  ").forEach(printError) }
+            guard json else { return }
+            print(JSON.object([
+                ("domain", .string(name)),
+                ("connect", .string(connect)),
+                ("changed", .bool(!changes.isEmpty && !dryRun)),
+                ("dry_run", .bool(dryRun)),
+                ("changes", .array(changes.map(JSON.string))),
+                ("backup", .optional(backup)),
+                ("running", .bool(active)),
+                ("devices", .array(cards.flatMap(\.functions).map { .string($0.address.description) })),
+                ("roms", roms.json),
+            ]).rendered())
+        }
+
+        private func printProxmox(_ cards: [PassthroughCard], host: Host) throws {
+            let inventory = Inventory(host)
+            let entries = ProxmoxEntries(cards: cards, primary: primary) { slot in
+                inventory.devices.filter { $0.address.sameSlot(as: slot) }.count
+            }
+            guard let vmid else {
+                for (index, card) in cards.enumerated() { print("hostpci\(index): " + entries.entry(card, pcie: true)) }
+                printError("note: pcie=1 needs 'machine: q35' in the VM's config; without it leave ',pcie=1' out")
+                return
+            }
+            let path = host.root.resolve("/etc/pve/qemu-server/\(vmid).conf")
+            var config = ProxmoxEntries.VMConfig("")
+            var pcie = true
+            if let bytes = try? PosixIO().read(path) {
+                config = ProxmoxEntries.VMConfig(String(decoding: bytes, as: UTF8.self))
+                if !config.isQ35 {
+                    pcie = false
+                    wrapped("warning: VM \(vmid) is not q35 (machine: \(config.machine ?? "the default, i440fx")): its cards get no pcie=1; 'qm set \(vmid) --machine q35' gives them PCI Express (Windows may then need its drivers set up again)",
+                            indent: "", continuation: "  ").forEach(printError)
+                }
+            } else {
+                printError("note: cannot read \(path): hostpci0 and up are taken as free; pcie=1 needs 'machine: q35'")
+            }
+            var arguments: [String] = []
+            var index = 0
+            for card in cards {
+                if config.passes(card) {
+                    printError("VM \(vmid) already passes \(card.slotText)")
+                    continue
+                }
+                while config.usedIndices.contains(index) { index += 1 }
+                guard index < 16 else { throw LibvirtError(description: "VM \(vmid) has no free hostpci index (0-15) for \(card.slotText)") }
+                arguments += ["--hostpci\(index)", entries.entry(card, pcie: pcie)]
+                config.usedIndices.insert(index)
+            }
+            if arguments.isEmpty {
+                printError("VM \(vmid) already has every card: nothing to change")
+                return
+            }
+            print((["qm", "set", String(vmid)] + arguments).joined(separator: " "))
+        }
+
+        /// The elements to merge by hand: what --apply does, less the guest addresses, which
+        /// depend on the controllers the VM has.
+        static func snippets(for cards: [PassthroughCard], hide: Bool) -> String {
             var lines = [
-                "<!-- Merge into the VM's definition with 'virsh edit VM'. -->",
+                "<!-- Merge into the VM's definition with 'virsh edit VM', or let 'earlybind vm-xml --apply VM' do it. -->",
                 "<!-- 1. Inside <devices>: one <hostdev> per function. -->",
             ]
-            for address in addresses {
+            for function in cards.flatMap(\.functions) {
+                let address = function.address.libvirtAttributes.map { "\($0.0)='\($0.1)'" }.joined(separator: " ")
                 lines += [
                     "<hostdev mode='subsystem' type='pci' managed='yes'>",
+                    "  <driver name='vfio'/>",
                     "  <source>",
-                    "    <address domain='0x\(hexString(address.domain, width: 4))' bus='0x\(hexString(UInt32(address.bus), width: 2))' slot='0x\(hexString(UInt32(address.device), width: 2))' function='0x\(address.function)'/>",
+                    "    <address \(address)/>",
                     "  </source>",
                     "</hostdev>",
                 ]
             }
             lines += [
-                "<!-- 2. Inside <features>: keeps Nvidia's Windows driver from stopping with code 43. -->",
+                "<!-- 2. Inside <features>: Hyper-V enlightenments for Windows" + (hide ? "; vendor_id and <kvm><hidden/> keep Nvidia's drivers before R465 from stopping with code 43. -->" : ". -->"),
                 "<hyperv mode='custom'>",
                 "  <relaxed state='on'/>",
                 "  <vapic state='on'/>",
-                "  <spinlocks state='on' retries='8191'/>",
-                "  <vendor_id state='on' value='\(vendorID)'/>",
-                "</hyperv>",
-                "<kvm>",
-                "  <hidden state='on'/>",
-                "</kvm>",
+                "  <spinlocks state='on' retries='\(DomainMerge.spinlockRetries)'/>",
             ]
+            if hide {
+                lines += [
+                    "  <vendor_id state='on' value='\(DomainMerge.vendorID)'/>",
+                    "</hyperv>",
+                    "<kvm>",
+                    "  <hidden state='on'/>",
+                    "</kvm>",
+                ]
+            } else {
+                lines.append("</hyperv>")
+            }
             return lines.joined(separator: "\n")
         }
     }
 }
 
+/// The ROM of every function handed over, read once, for the notes and the JSON.
+struct ROMCheck {
+    let readings: [(device: PCIDevice, reading: ExpansionROM.Reading)]
+
+    init(devices: [PCIDevice], host: Host) {
+        readings = devices.map { ($0, ExpansionROM.read(devicePath: host.sysfs.root + "/bus/pci/devices/" + $0.address.description,
+                                                   enabling: host.sysfs.root == "/sys")) }
+    }
+
+    func notes(format: Earlybind.VMXML.Format) -> [String] {
+        var notes: [String] = []
+        let romOption: String
+        switch format {
+        case .libvirt: romOption = "<rom file='/var/lib/libvirt/vbios/CARD.rom'/> in its <hostdev>"
+        case .proxmox: romOption = "romfile=CARD.rom (the file in /usr/share/kvm/) in its hostpci entry"
+        case .qemu: romOption = "romfile=/PATH/CARD.rom on its -device"
+        }
+        for (device, reading) in readings where device.isDisplay {
+            switch reading {
+            case .none:
+                notes.append("warning: \(device.address) has no ROM: an OVMF (UEFI) guest needs a romfile with a UEFI image for it: \(romOption)")
+            case .unreadable(let why):
+                notes.append("note: the ROM of \(device.address) could not be read (\(why)): whether it holds the UEFI image an OVMF guest needs is unknown")
+            case .rom(let rom):
+                let images = rom.images.isEmpty ? "no valid image" : rom.images.map(\.name).joined(separator: ", ")
+                let size = "\(rom.size / 1024) KiB"
+                if rom.hasUEFIImage {
+                    notes.append("\(device.address): ROM \(size) (\(images)): an OVMF (UEFI) guest can use it")
+                } else {
+                    notes.append("warning: \(device.address): ROM \(size) (\(images)) holds no UEFI image: an OVMF (UEFI) guest shows nothing on it without a romfile that has one: get the card's ROM with a UEFI image (its maker's update, or a matching one from TechPowerUp's VGA BIOS collection) and give it as \(romOption); a SeaBIOS guest can use this ROM")
+                }
+            }
+        }
+        return notes
+    }
+
+    var json: JSON {
+        .array(readings.map { device, reading in
+            var members: [(String, JSON)] = [("address", .string(device.address.description))]
+            switch reading {
+            case .none: members += [("present", .bool(false)), ("size", .null), ("images", .array([])), ("uefi", .bool(false)), ("error", .null)]
+            case .unreadable(let why): members += [("present", .bool(true)), ("size", .null), ("images", .array([])), ("uefi", .null), ("error", .string(why))]
+            case .rom(let rom):
+                members += [("present", .bool(true)), ("size", .int(rom.size)), ("images", .array(rom.images.map { .string($0.name) })),
+                            ("uefi", .bool(rom.hasUEFIImage)), ("error", .null)]
+            }
+            return .object(members)
+        })
+    }
+}
