@@ -3,7 +3,7 @@ import EarlybindTestSupport
 import Foundation
 import Testing
 
-/// The output of `groups` and `status`, byte for byte, kmod-testsuite style: each
+/// The output of `groups`, `status` and `vm-xml` in each format, byte for byte, kmod-testsuite style: each
 /// directory of Tests/Fixtures/golden is one machine with the output expected beside it
 /// (its README says what goes where). A change of wording shows up in review as a diff of
 /// those files; `EARLYBIND_UPDATE_GOLDEN=1 swift test --filter Golden` rewrites them.
@@ -18,6 +18,8 @@ import Testing
     static let runs: [(file: String, arguments: [String])] = [
         ("groups.txt", ["groups"]), ("groups.json", ["groups", "--json"]),
         ("status.txt", ["status"]), ("status.json", ["status", "--json"]),
+        ("vm-xml.txt", ["vm-xml"]), ("vm-xml-proxmox.txt", ["vm-xml", "--format", "proxmox"]),
+        ("vm-xml-qemu.txt", ["vm-xml", "--format", "qemu"]),
     ]
 
     /// Every directory with a device spec.

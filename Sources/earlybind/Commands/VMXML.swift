@@ -105,6 +105,7 @@ extension Earlybind {
                     try mergeFile(merge, cards: cards)
                 } else {
                     say(VMXML.snippets(for: cards, hide: !noHide))
+                    printError("note: 'earlybind vm-xml --apply VM' merges them into a libvirt VM itself, with guest addresses")
                 }
             case .proxmox: try printProxmox(cards, host: host)
             case .qemu:
@@ -262,7 +263,7 @@ extension Earlybind {
         /// depend on the controllers the VM has.
         static func snippets(for cards: [PassthroughCard], hide: Bool) -> String {
             var lines = [
-                "<!-- Merge into the VM's definition with 'virsh edit VM', or let 'earlybind vm-xml --apply VM' do it. -->",
+                "<!-- Merge into the VM's definition with 'virsh edit VM'. -->",
                 "<!-- 1. Inside <devices>: one <hostdev> per function. -->",
             ]
             for function in cards.flatMap(\.functions) {

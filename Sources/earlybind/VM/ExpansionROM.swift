@@ -49,7 +49,8 @@ struct ExpansionROM {
               let units = word(offset + pointer + 0x10), units > 0 {
             let pcir = offset + pointer
             let codeType = bytes[pcir + 0x14]
-            let machine = codeType == 3 ? word(offset + 0x0C).map(UInt16.init) : nil
+            // The EFI ROM header: signature 0x0EF1 at 0x04, the PE machine at 0x0A.
+            let machine = codeType == 3 ? word(offset + 0x0A).map(UInt16.init) : nil
             images.append(Image(codeType: codeType, length: units * 512, machine: machine))
             if bytes[pcir + 0x15] & 0x80 != 0 { break }
             offset += units * 512
