@@ -1,5 +1,3 @@
-import EarlybindCore
-
 struct XMLError: Error, CustomStringConvertible {
     let description: String
 }
