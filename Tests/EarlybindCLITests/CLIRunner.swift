@@ -63,7 +63,7 @@ final class FakeMachine {
 }
 
 /// Runs the `earlybind` built beside the test bundle.
-func runEarlybind(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
+func runEarlybind(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> CLIResult {
     let bundle = URL(fileURLWithPath: CommandLine.arguments[0])
     let directory = bundle.pathComponents.contains { $0.hasSuffix(".xctest") }
         ? bundle.deletingLastPathComponent().deletingLastPathComponent() : bundle.deletingLastPathComponent()
@@ -78,7 +78,13 @@ func runEarlybind(_ arguments: [String], environment: [String: String] = [:]) th
     let output = Pipe(), errors = Pipe()
     process.standardOutput = output
     process.standardError = errors
+    let stdin = Pipe()
+    if input != nil { process.standardInput = stdin }
     try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
     let outputData = output.fileHandleForReading.readDataToEndOfFile()
     let errorData = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

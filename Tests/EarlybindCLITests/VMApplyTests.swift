@@ -64,6 +64,26 @@ import Testing
         #expect(output.components(separatedBy: "<driver name='vfio'/>").count == 3)
     }
 
+    /// Two cards: a root port each, at the next free indices, in address order.
+    @Test func twoCardsGetARootPortEach() throws {
+        let machine = try FakeMachine(Fixtures.identicalGPUs)
+        let result = try machine.run(["vm-xml", "00:03.0", "00:05.0", "--merge", Self.virtManager])
+        #expect(result.status == 0, "\(result.errors)")
+        let output = result.output
+        #expect(output.contains("<controller type='pci' index='6' model='pcie-root-port'/>"))
+        #expect(output.contains("<controller type='pci' index='7' model='pcie-root-port'/>"))
+        #expect(output.contains("<address domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>\n      </source>\n      <address type='pci' domain='0x0000' bus='0x06' slot='0x00' function='0x0'/>"))
+        #expect(output.contains("<address domain='0x0000' bus='0x00' slot='0x05' function='0x1'/>\n      </source>\n      <address type='pci' domain='0x0000' bus='0x07' slot='0x00' function='0x1'/>"))
+        let qemu = try machine.run(["vm-xml", "00:03.0", "00:05.0", "--format", "qemu"]).output
+        #expect(qemu.contains("-device pcie-root-port,id=earlybind.1,chassis=129,bus=pcie.0"))
+        #expect(qemu.contains("-device vfio-pci,host=0000:00:05.1,bus=earlybind.1,addr=00.1"))
+        // A merge read from standard input.
+        let piped = try runEarlybind(["vm-xml", "00:03.0", "--merge", "-", "--sysfs", machine.tree.root, "--root", machine.root],
+                                     input: try String(contentsOfFile: Self.virtManager, encoding: .utf8))
+        #expect(piped.status == 0)
+        #expect(piped.output.contains("bus='0x00' slot='0x03' function='0x0'/>"))
+    }
+
     @Test func noHideLeavesOutKVMHiddenAndVendorID() throws {
         let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0\n")
         let result = try machine.run(["vm-xml", "--merge", Self.virtManager, "--no-hide"])

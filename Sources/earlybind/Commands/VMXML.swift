@@ -48,7 +48,7 @@ extension Earlybind {
 
         @OptionGroup var arguments: OptionalSelectorArguments
 
-        @Option(name: .long, help: "libvirt (default), proxmox or qemu.")
+        @Option(name: .long, help: "What to print: libvirt elements, Proxmox VE hostpci entries or QEMU arguments.")
         var format: Format = .libvirt
 
         @Option(name: .long, help: ArgumentHelp("Merge into this libvirt VM's definition and define it.", valueName: "VM"))
@@ -187,7 +187,7 @@ extension Earlybind {
             } else {
                 let backups = DefinitionBackups(root: host.root)
                 let saved = try backups.save(original, domain: name)
-                let staged = try backups.staging(after, domain: name)
+                let staged = try backups.staging(after)
                 defer { unlink(staged) }
                 do { try domain.define(staged) } catch {
                     unlink(saved)

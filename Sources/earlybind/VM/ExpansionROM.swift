@@ -74,7 +74,13 @@ struct ExpansionROM {
         // sysfs makes rom readable by root alone; opening it needs no enabling to find that out.
         guard access(path, R_OK) == 0 else { return .unreadable("reading it needs root") }
         let io = PosixIO()
+        // vfio-pci lets an idle device sleep in D3hot, where its ROM reads back as all ones:
+        // it is woken for the read and allowed to sleep again.
+        let power = devicePath + "/power/control"
+        let wakes = enabling && (try? io.read(power)).map { $0.starts(with: Array("auto".utf8)) } == true
         do {
+            if wakes { try io.write(power, Array("on".utf8)) }
+            defer { if wakes { try? io.write(power, Array("auto".utf8)) } }
             if enabling { try io.write(path, Array("1".utf8)) }
             defer { if enabling { try? io.write(path, Array("0".utf8)) } }
             let bytes = try io.read(path)

@@ -81,9 +81,9 @@ struct DefinitionBackups {
     }
 
     /// A file beside the backups for the definition on its way to libvirt.
-    func staging(_ text: String, domain: String) throws -> String {
+    func staging(_ text: String) throws -> String {
         try prepareDirectory()
-        let file = path + "/.new-definition.xml"
+        let file = path + "/." + String(getpid()) + ".new.xml"
         try FileWriter().write(file, Array(text.utf8), mode: 0o600, under: root.path)
         return file
     }
