@@ -96,6 +96,9 @@ extension Earlybind {
             let cards = PassthroughCard.cards(devices)
             let say: (String) -> Void = json ? { printError($0) } : { print($0) }
             let roms = ROMCheck(devices: devices, host: host)
+            if primary && !devices.contains(where: \.isVGA) {
+                printError("warning: --primary: no VGA controller (class 0300) among the devices, and x-vga needs one: nothing is marked primary")
+            }
             switch format {
             case .libvirt:
                 if let apply {
@@ -111,7 +114,7 @@ extension Earlybind {
             case .qemu:
                 let lines = QEMUArguments(cards: cards, primary: primary).devices
                 print(lines.enumerated().map { $0.element + ($0.offset + 1 < lines.count ? " \\" : "") }.joined(separator: "\n"))
-                if primary { printError("note: with x-vga=on also give QEMU -vga none, so the card is the guest's only VGA") }
+                printError("note: for -machine q35 (bus pcie.0)" + (primary ? "; with x-vga=on also give QEMU -vga none, so the card is the guest's only VGA" : ""))
             }
             roms.notes(format: format).forEach { wrapped($0, indent: "", continuation: "  ").forEach(printError) }
         }
@@ -168,6 +171,8 @@ extension Earlybind {
         }
 
         private func applyToDomain(_ name: String, cards: [PassthroughCard], roms: ROMCheck, host: Host) throws {
+            try Privileges.requireRoot("vm-xml --apply changes a libvirt VM and keeps its old definition in \(DefinitionBackups.directory)",
+                                       onRealSystem: host.root.isSystemRoot, dryRun: dryRun, alternatives: "--dry-run shows the change")
             let domain = try LibvirtDomain(name, uri: connect)
             let original = try domain.persistentDefinition()
             let document = try XMLDocument(parsing: original, source: "the definition of '\(name)'")
@@ -176,7 +181,6 @@ extension Earlybind {
             let after = document.rendered()
             let say: (String) -> Void = json ? { printError($0) } : { print($0) }
             var backup: String?
-            var active = false
             if changes.isEmpty {
                 say("VM '\(name)' already has every device and feature: nothing to change")
             } else if dryRun {
@@ -186,28 +190,34 @@ extension Earlybind {
                 say(diff.hasSuffix("\n") ? String(diff.dropLast()) : diff)
             } else {
                 let backups = DefinitionBackups(root: host.root)
-                let saved = try backups.save(original, domain: name)
-                let staged = try backups.staging(after)
+                let staged = try backups.stage(after, as: "definition")
                 defer { unlink(staged) }
-                do { try domain.define(staged) } catch {
+                let saved = try backups.save(original, domain: name)
+                do {
+                    // Edited meanwhile (virt-manager, virsh edit): that edit must not be lost.
+                    guard try domain.persistentDefinition() == original else {
+                        throw LibvirtError(description: "VM '\(name)' was changed while earlybind merged it; nothing was changed: run vm-xml again")
+                    }
+                    try domain.define(staged)
+                } catch {
                     unlink(saved)
                     throw error
                 }
                 backup = saved
-                active = domain.isActive()
                 say("changed VM '\(name)' (\(connect)):")
                 changes.forEach { say("  " + $0) }
                 say("the previous definition is saved in \(saved)")
-                if active {
-                    say("the VM is running: it gets the devices when it is shut down and started again (a reboot inside the guest keeps the old ones)")
-                }
+            }
+            let active = domain.isActive()
+            if active && !changes.isEmpty {
+                say("the VM is running: it gets the devices when it is shut down and started again (a reboot inside the guest keeps the old ones)")
             }
             roms.notes(format: .libvirt).forEach { wrapped($0, indent: "", continuation: "  ").forEach(printError) }
             guard json else { return }
             print(JSON.object([
                 ("domain", .string(name)),
                 ("connect", .string(connect)),
-                ("changed", .bool(!changes.isEmpty && !dryRun)),
+                ("changed", .bool(backup != nil)),
                 ("dry_run", .bool(dryRun)),
                 ("changes", .array(changes.map(JSON.string))),
                 ("backup", .optional(backup)),
@@ -256,7 +266,8 @@ extension Earlybind {
                 printError("VM \(vmid) already has every card: nothing to change")
                 return
             }
-            print((["qm", "set", String(vmid)] + arguments).joined(separator: " "))
+            // A ';' list of functions would end the command in a shell.
+            print((["qm", "set", String(vmid)] + arguments.map { $0.contains(";") ? "'" + $0 + "'" : $0 }).joined(separator: " "))
         }
 
         /// The elements to merge by hand: what --apply does, less the guest addresses, which
@@ -304,9 +315,23 @@ extension Earlybind {
 struct ROMCheck {
     let readings: [(device: PCIDevice, reading: ExpansionROM.Reading)]
 
+    /// Only displays: an OVMF guest needs a GPU's UEFI image. A ROM enabled while something
+    /// drives the card may decode over its other BARs (PCI spec), so a function a host driver
+    /// has, or whose group a process holds, is not read.
     init(devices: [PCIDevice], host: Host) {
-        readings = devices.map { ($0, ExpansionROM.read(devicePath: host.sysfs.root + "/bus/pci/devices/" + $0.address.description,
-                                                   enabling: host.sysfs.root == "/sys")) }
+        let displays = devices.filter(\.isDisplay)
+        let groups = GroupViability(groups: Array(Set(displays.compactMap(\.iommuGroup))).sorted(), configured: [],
+                                    inventory: Inventory(host), host: host, askKernel: false).groups
+        readings = displays.map { device in
+            if let driver = device.driver, driver != .vfioPCI {
+                return (device, .unreadable("not read while \(driver) drives it; run vm-xml again once it is on vfio-pci"))
+            }
+            if let holder = groups.first(where: { $0.number == device.iommuGroup })?.holders.first {
+                return (device, .unreadable("not read while \(holder.command) (pid \(holder.pid)) holds its group"))
+            }
+            return (device, ExpansionROM.read(devicePath: host.sysfs.root + "/bus/pci/devices/" + device.address.description,
+                                              enabling: host.sysfs.root == "/sys"))
+        }
     }
 
     func notes(format: Earlybind.VMXML.Format) -> [String] {
@@ -317,12 +342,12 @@ struct ROMCheck {
         case .proxmox: romOption = "romfile=CARD.rom (the file in /usr/share/kvm/) in its hostpci entry"
         case .qemu: romOption = "romfile=/PATH/CARD.rom on its -device"
         }
-        for (device, reading) in readings where device.isDisplay {
+        for (device, reading) in readings {
             switch reading {
             case .none:
                 notes.append("warning: \(device.address) has no ROM: an OVMF (UEFI) guest needs a romfile with a UEFI image for it: \(romOption)")
             case .unreadable(let why):
-                notes.append("note: the ROM of \(device.address) could not be read (\(why)): whether it holds the UEFI image an OVMF guest needs is unknown")
+                notes.append("note: the ROM of \(device.address) was not read (\(why)): whether it holds the UEFI image an OVMF guest needs is unknown")
             case .rom(let rom):
                 let images = rom.images.isEmpty ? "no valid image" : rom.images.map(\.name).joined(separator: ", ")
                 let size = "\(rom.size / 1024) KiB"

@@ -26,30 +26,35 @@ struct DomainMerge {
         var lastHostdev = existing.last
         for card in cards {
             let present = card.functions.map { function in existing.first { DomainMerge.source(of: $0) == function.address } }
-            // Functions already in the definition keep their slot; the rest join it.
-            let placed = present.compactMap { $0.flatMap(DomainMerge.guestSlot) }.first
             let slot: (bus: UInt32, slot: UInt32)
-            if let placed {
-                slot = placed
-            } else if present.contains(where: { $0 != nil && $0?.first("address") != nil }) {
-                throw XMLError(description: "the hostdev of \(card.slotText) has a guest address that is not type='pci': give it one by hand")
+            if let kept = DomainMerge.keptSlot(card, present) {
+                slot = kept
             } else {
+                // New, or split across slots (virt-manager adds each function on a port of its
+                // own), or placed at other functions: the whole card moves to a slot of its own.
                 let made = try layout.newSlot()
                 slot = (made.bus, made.slot)
                 if let port = made.port { changes.append("add a pcie-root-port (controller index \(port)) for \(card.slotText)") }
+                for (index, hostdev) in present.enumerated() {
+                    guard let hostdev, let old = hostdev.first("address") else { continue }
+                    let function = card.guestFunction(of: card.functions[index].address)
+                    let moved = DomainMerge.guestAddress(slot, function: function, multifunction: card.functions.count > 1 && function == 0)
+                    hostdev.children = hostdev.children.map { if case .element(let element) = $0, element === old { return .element(moved) } else { return $0 } }
+                    changes.append("move hostdev \(card.functions[index].address) to guest address \(DomainMerge.guestText(slot, function))")
+                }
             }
             for (index, function) in card.functions.enumerated() {
-                let guest = "0000:" + hexString(slot.bus, width: 2) + ":" + hexString(slot.slot, width: 2) + "." + String(card.guestFunction(of: function.address))
-                let multifunction = card.functions.count > 1 && index == 0
+                let guestFunction = card.guestFunction(of: function.address)
+                let multifunction = card.functions.count > 1 && guestFunction == 0
                 if let hostdev = present[index] {
                     changes += DomainMerge.complete(hostdev, function: function.address, guest: slot,
-                                                    guestFunction: card.guestFunction(of: function.address), multifunction: multifunction)
+                                                    guestFunction: guestFunction, multifunction: multifunction)
                     continue
                 }
-                let hostdev = DomainMerge.hostdev(function.address, guest: slot, guestFunction: card.guestFunction(of: function.address), multifunction: multifunction)
+                let hostdev = DomainMerge.hostdev(function.address, guest: slot, guestFunction: guestFunction, multifunction: multifunction)
                 devices.insert(hostdev, after: lastHostdev)
                 lastHostdev = hostdev
-                changes.append("add hostdev \(function.address) at guest address \(guest)")
+                changes.append("add hostdev \(function.address) at guest address \(DomainMerge.guestText(slot, guestFunction))")
             }
         }
         changes += features(of: domain)
@@ -122,6 +127,25 @@ struct DomainMerge {
                    + (multifunction ? [("multifunction", "on")] : []))
     }
 
+    /// The guest slot the card's hostdevs already share, each at the function this layout
+    /// gives it; nil when the card must be laid out anew.
+    private static func keptSlot(_ card: PassthroughCard, _ present: [XMLElement?]) -> (bus: UInt32, slot: UInt32)? {
+        var slot: (bus: UInt32, slot: UInt32)?
+        for (index, hostdev) in present.enumerated() {
+            guard let hostdev else { continue }
+            guard let address = hostdev.first("address"), address["type"] == "pci",
+                  let bus = number(address["bus"]), let device = number(address["slot"]), let function = number(address["function"]),
+                  function == UInt32(card.guestFunction(of: card.functions[index].address)) else { return nil }
+            if let slot, slot != (bus, device) { return nil }
+            slot = (bus, device)
+        }
+        return slot
+    }
+
+    static func guestText(_ slot: (bus: UInt32, slot: UInt32), _ function: UInt8) -> String {
+        "0000:" + hexString(slot.bus, width: 2) + ":" + hexString(slot.slot, width: 2) + "." + String(function)
+    }
+
     /// Brings an existing hostdev up to the vfio driver and a guest address; an address it has stays.
     private static func complete(_ hostdev: XMLElement, function: PCIAddress, guest: (bus: UInt32, slot: UInt32),
                                  guestFunction: UInt8, multifunction: Bool) -> [String] {
@@ -136,13 +160,13 @@ struct DomainMerge {
             changes.append("hostdev \(function): driver vfio")
         }
         if let address = hostdev.first("address") {
-            if multifunction && address["type"] == "pci" && address["multifunction"] != "on" {
+            if multifunction && address["multifunction"] != "on" {
                 address["multifunction"] = "on"
                 changes.append("hostdev \(function): multifunction on")
             }
         } else {
             hostdev.append(guestAddress(guest, function: guestFunction, multifunction: multifunction))
-            changes.append("hostdev \(function): guest address 0000:\(hexString(guest.bus, width: 2)):\(hexString(guest.slot, width: 2)).\(guestFunction)")
+            changes.append("hostdev \(function): guest address \(guestText(guest, guestFunction))")
         }
         return changes
     }
@@ -153,13 +177,6 @@ struct DomainMerge {
               let bus = number(address["bus"]), let slot = number(address["slot"]), let function = number(address["function"]),
               bus <= 0xFF, slot <= 0x1F, function <= 7 else { return nil }
         return PCIAddress(domain: number(address["domain"]) ?? 0, bus: UInt8(bus), device: UInt8(slot), function: UInt8(function))
-    }
-
-    /// The guest bus and slot of a hostdev with a PCI guest address.
-    static func guestSlot(of hostdev: XMLElement) -> (bus: UInt32, slot: UInt32)? {
-        guard let address = hostdev.first("address"), address["type"] == "pci",
-              let bus = number(address["bus"]), let slot = number(address["slot"]) else { return nil }
-        return (bus, slot)
     }
 
     /// libvirt's numbers: "0x1f" or "31".

@@ -3,7 +3,7 @@ import EarlybindCore
 /// Proxmox VE's `hostpciN:` entries: one per card, all its functions in one entry.
 struct ProxmoxEntries {
     let cards: [PassthroughCard]
-    /// `x-vga=1` on the display card: the GPU is the guest's main display.
+    /// `x-vga=1` on the first VGA card: the GPU is the guest's main display (legacy VGA has one owner).
     let primary: Bool
     /// Every function the host has in a slot, to tell whether a card is the whole slot.
     let functionsInSlot: (PCIAddress) -> Int
@@ -12,7 +12,8 @@ struct ProxmoxEntries {
     func entry(_ card: PassthroughCard, pcie: Bool) -> String {
         let host = card.functions.count > 1 && card.functions.count == functionsInSlot(card.slotAddress)
             ? card.slotText : card.functions.map(\.address.description).joined(separator: ";")
-        return host + (pcie ? ",pcie=1" : "") + (primary && card.isDisplay ? ",x-vga=1" : "")
+        let vga = primary && cards.first(where: \.isVGA)?.slotAddress == card.slotAddress
+        return host + (pcie ? ",pcie=1" : "") + (vga ? ",x-vga=1" : "")
     }
 
     /// What a VM's config already has: the hostpci indices in use, the host devices they
@@ -63,7 +64,7 @@ struct QEMUArguments {
             for (position, function) in card.functions.enumerated() {
                 var line = "-device vfio-pci,host=\(function.address),bus=\(port),addr=00.\(position)"
                 if position == 0 && card.functions.count > 1 { line += ",multifunction=on" }
-                if primary && function.classCode >> 8 == 0x0300 { line += ",x-vga=on" }
+                if primary && function.address == cards.lazy.flatMap(\.functions).first(where: \.isVGA)?.address { line += ",x-vga=on" }
                 lines.append(line)
             }
         }

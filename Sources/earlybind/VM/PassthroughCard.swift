@@ -12,7 +12,8 @@ struct PassthroughCard {
     /// "0000:03:00", the slot without a function.
     var slotText: String { String(slotAddress.description.dropLast(2)) }
 
-    var isDisplay: Bool { functions.contains(where: \.isDisplay) }
+    /// A VGA controller (class 0300): the only kind QEMU's x-vga takes.
+    var isVGA: Bool { functions.contains(where: \.isVGA) }
 
     /// The guest's function number for each host function: in order from 0, so a card
     /// whose function 0 stays with the host still starts at guest function 0.
@@ -32,6 +33,10 @@ struct PassthroughCard {
         }
         return cards
     }
+}
+
+extension PCIDevice {
+    var isVGA: Bool { classCode >> 8 == 0x0300 }
 }
 
 extension PCIAddress {

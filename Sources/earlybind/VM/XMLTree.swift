@@ -119,6 +119,8 @@ final class XMLElement {
 struct XMLDocument {
     var prolog: [String]
     var root: XMLElement
+    /// Comments and processing instructions after the root.
+    var epilog: [String]
 
     /// Elements nested deeper than this are refused: no libvirt definition comes close.
     static let depthLimit = 128
@@ -126,8 +128,8 @@ struct XMLDocument {
     /// Parses `text`; errors name `source` and the line, as `SOURCE:LINE: message`.
     /// A DOCTYPE is refused: libvirt writes none, and its entities are not expanded.
     init(parsing text: String, source: String) throws(XMLError) {
-        var parser = Parser(Array(text.utf8), source: source)
-        (prolog, root) = try parser.document()
+        var parser = XMLReader(Array(text.utf8), source: source)
+        (prolog, root, epilog) = try parser.document()
     }
 
     /// libvirt's own layout: two-space indentation, attributes in single quotes, empty
@@ -136,6 +138,7 @@ struct XMLDocument {
         var out = ""
         for item in prolog { out += item + "\n" }
         XMLDocument.write(root, indent: "", into: &out)
+        for item in epilog { out += item + "\n" }
         return out
     }
 
@@ -150,7 +153,8 @@ struct XMLDocument {
             return
         }
         let onlyBlankText = element.children.allSatisfy {
-            if case .text(let raw) = $0 { return raw.allSatisfy(\.isWhitespace) } else { return true }
+            // XML's white space only: a no-break space is content.
+            if case .text(let raw) = $0 { return raw.utf8.allSatisfy(XMLReader.isSpace) } else { return true }
         }
         let hasChildElement = element.children.contains { if case .element = $0 { return true } else { return false } }
         guard onlyBlankText && hasChildElement else {
@@ -188,7 +192,7 @@ struct XMLDocument {
 }
 
 /// A byte-level parser of the XML subset libvirt reads and writes.
-private struct Parser {
+struct XMLReader {
     let bytes: [UInt8]
     let source: String
     var position = 0
@@ -212,7 +216,7 @@ private struct Parser {
     static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
 
     mutating func skipSpace() {
-        while position < bytes.count && Parser.isSpace(bytes[position]) { position += 1 }
+        while position < bytes.count && XMLReader.isSpace(bytes[position]) { position += 1 }
     }
 
     /// Everything up to and including `end`, from the current position.
@@ -233,7 +237,7 @@ private struct Parser {
         let start = position
         while position < bytes.count {
             let byte = bytes[position]
-            if Parser.isSpace(byte) || byte == UInt8(ascii: "/") || byte == UInt8(ascii: ">") || byte == UInt8(ascii: "=")
+            if XMLReader.isSpace(byte) || byte == UInt8(ascii: "/") || byte == UInt8(ascii: ">") || byte == UInt8(ascii: "=")
                 || byte == UInt8(ascii: "<") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") { break }
             position += 1
         }
@@ -250,7 +254,7 @@ private struct Parser {
         return nil
     }
 
-    mutating func document() throws(XMLError) -> ([String], XMLElement) {
+    mutating func document() throws(XMLError) -> ([String], XMLElement, [String]) {
         var prolog: [String] = []
         while true {
             skipSpace()
@@ -259,13 +263,14 @@ private struct Parser {
             break
         }
         let root = try element()
+        var epilog: [String] = []
         while true {
             skipSpace()
             if position >= bytes.count { break }
-            if try verbatim() != nil { continue }
+            if let item = try verbatim() { epilog.append(item); continue }
             throw fail("content after the root element </\(root.name)>")
         }
-        return (prolog, root)
+        return (prolog, root, epilog)
     }
 
     /// The element at the current '<', its children parsed with an explicit stack.
