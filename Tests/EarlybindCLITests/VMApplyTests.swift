@@ -419,6 +419,11 @@ import Testing
         #expect(result.output.contains("+      <hidden state='on'/>"))
         #expect(virsh.domain("win10") == original)
         #expect(backups(machine).isEmpty)
+        let dryJSON = try apply(machine, virsh, ["win10", "--dry-run", "--json"]).json()
+        #expect(dryJSON["changed"] as? Bool == true)
+        #expect(dryJSON["dry_run"] as? Bool == true)
+        #expect(dryJSON["backup"] is NSNull)
+        #expect(virsh.domain("win10") == original)
 
         result = try apply(machine, virsh, ["win10", "--json"])
         #expect(result.status == 0, "\(result.errors)")

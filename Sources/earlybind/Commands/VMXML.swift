@@ -217,7 +217,8 @@ extension Earlybind {
             print(JSON.object([
                 ("domain", .string(name)),
                 ("connect", .string(connect)),
-                ("changed", .bool(backup != nil)),
+                // As install --json: a dry run says what a real one would change.
+                ("changed", .bool(!changes.isEmpty)),
                 ("dry_run", .bool(dryRun)),
                 ("changes", .array(changes.map(JSON.string))),
                 ("backup", .optional(backup)),
