@@ -306,3 +306,64 @@ inside = [(a, b, c, d) for a, b in regions.get(owner, []) for c, d in regions.ge
 print("%x-%x inside %x-%x" % inside[0] if inside else "none")' "$2" "$3")
     if [ "$got" != none ]; then pass "$1: /proc/iomem has $2 inside $3 ($got)"; else fail "$1: /proc/iomem has no $2 region inside $3"; fi
 }
+
+# expect_replay NAME REPLAY: QEMU in the VM, given the arguments in
+# $work/NAME.replay/REPLAY (one per line), exited 0, its `info qtree` holds every
+# -device that has an id, and each vfio-pci device sits with its host address on the
+# bus and at the slot and function those arguments name.
+expect_replay() {
+    local name=$1 replay=$2 exit verdict
+    exit=$(vm_round "$name" "$replay" replay-exit)
+    verdict=$(vm_round "$name" "$replay" replay | python3 -c '
+import json, sys
+
+def device(value):  # a -device value, JSON or key=value: its properties
+    if value.startswith("{"):
+        return {k: str(v) for k, v in json.loads(value).items()}
+    driver, *rest = value.split(",")
+    return dict([("driver", driver)] + [tuple(part.split("=", 1)) for part in rest])
+
+def slot(addr):  # "0x0.0x1", "00.1" or "0x2": (slot, function)
+    s, _, f = addr.partition(".")
+    return (int(s, 16), int(f or "0", 16))
+
+words = open(sys.argv[1]).read().split("\n")
+wanted = [device(value) for option, value in zip(words, words[1:]) if option == "-device"]
+# The tree: each line belongs to the closest line above it that is less indented.
+stack, devices = [], []
+for line in sys.stdin:
+    indent, text = len(line) - len(line.lstrip()), line.strip()
+    while stack and stack[-1][0] >= indent:
+        stack.pop()
+    parent = stack[-1][1] if stack else None
+    if text.startswith("dev: "):
+        kind, _, ident = text[5:].partition(", id ")
+        entry = {"driver": kind, "id": ident.strip("\""), "bus": parent and parent.get("bus")}
+        devices.append(entry)
+        stack.append((indent, entry))
+    elif text.startswith("bus: "):
+        stack.append((indent, {"bus": text[5:]}))
+    elif parent is not None and "driver" in parent and " = " in text:
+        key, _, value = text.partition(" = ")
+        parent[key] = value.strip("\"")
+problems = [] if any(w["driver"] == "vfio-pci" for w in wanted) else ["the arguments name no vfio-pci device"]
+for want in wanted:
+    if want["driver"] == "vfio-pci":
+        got = [d for d in devices if d["driver"] == "vfio-pci" and d.get("host") == want["host"]]
+        where = (want.get("bus"), slot(want["addr"]) if "addr" in want else None)
+        if not got:
+            problems.append("no vfio-pci for %s" % want["host"])
+        elif (got[0]["bus"], slot(got[0]["addr"]) if "addr" in want else None) != where:
+            problems.append("%s on %s at %s, not on %s at %s" % (want["host"], got[0]["bus"], got[0].get("addr"), *where))
+    elif want.get("id") and not any(d["id"] == want["id"] for d in devices):
+        problems.append("no %s with id %s" % (want["driver"], want["id"]))
+vfio = ["%s on %s at %s" % (d["host"], d["bus"], d["addr"]) for d in devices if d["driver"] == "vfio-pci"]
+print("; ".join(problems) if problems else "ok: %d devices, %s" % (len(wanted), ", ".join(vfio)))
+' "$work/$name.replay/$replay")
+    if [ "$exit" = 0 ] && [ "${verdict#ok: }" != "$verdict" ]; then
+        pass "$name: QEMU given the $replay arguments holds them all: ${verdict#ok: }"
+    else
+        fail "$name: QEMU given the $replay arguments (exit ${exit:-?}): $verdict; it said:"
+        vm_round "$name" "$replay" replay | grep -v ' = \|dev: \|bus: ' | sed 's/^/    /'
+    fi
+}
