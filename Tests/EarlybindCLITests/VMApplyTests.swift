@@ -15,20 +15,7 @@ import Testing
         return path
     }
 
-    /// Runs virt-xml-validate on a definition; nil when it passes.
-    func validationFailure(_ path: String) throws -> String? {
-        let validator = try #require(VMXMLTests.validator, "virt-xml-validate is needed (scripts/install-deps: libvirt-clients, libxml2-utils)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: validator)
-        process.arguments = [path, "domain"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? nil : report
-    }
+    func validationFailure(_ path: String) throws -> String? { try VMXMLTests.validationFailure(path) }
 
     /// virt-manager's Windows 10 definition (q35, OVMF, hyperv mode='custom'), merged: the golden
     /// file holds the result; it validates, and merging it again changes nothing.

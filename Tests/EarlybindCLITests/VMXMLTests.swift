@@ -5,6 +5,21 @@ import Testing
 @Suite struct VMXMLTests {
     static let validator = ["/usr/bin/virt-xml-validate", "/bin/virt-xml-validate"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
+    /// Runs virt-xml-validate on a definition; nil when it passes.
+    static func validationFailure(_ path: String) throws -> String? {
+        let validator = try #require(validator, "virt-xml-validate is needed (scripts/install-deps: libvirt-clients, libxml2-utils)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: validator)
+        process.arguments = [path, "domain"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? nil : report
+    }
+
     func xml(_ machine: FakeMachine, _ arguments: [String] = []) throws -> String {
         let result = try machine.run(["vm-xml"] + arguments)
         #expect(result.status == 0, "\(result.errors)")
@@ -74,15 +89,7 @@ import Testing
             """
         let file = machine.root + "/domain.xml"
         try domain.write(toFile: file, atomically: false, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.validator!)
-        process.arguments = [file, "domain"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(report)")
+let failure = try Self.validationFailure(file)
+        #expect(failure == nil, "\(failure ?? "")")
     }
 }
