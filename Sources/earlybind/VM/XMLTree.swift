@@ -219,6 +219,16 @@ struct XMLReader {
         while position < bytes.count && XMLReader.isSpace(bytes[position]) { position += 1 }
     }
 
+    /// Whether the '&' at `offset` starts a reference libvirt's parser accepts: one of
+    /// the five named ones or a character number, closed by ';'. A bare '&' is not XML.
+    func isReference(at offset: Int) -> Bool {
+        guard let semicolon = bytes[offset...].prefix(12).firstIndex(of: UInt8(ascii: ";")) else { return false }
+        let body = String(decoding: bytes[(offset + 1)..<semicolon], as: UTF8.self)
+        if ["amp", "lt", "gt", "apos", "quot"].contains(body) { return true }
+        let number = body.hasPrefix("#x") ? UInt32(body.dropFirst(2), radix: 16) : body.hasPrefix("#") ? UInt32(body.dropFirst(), radix: 10) : nil
+        return number.flatMap(Unicode.Scalar.init) != nil && !body.contains("+") && !body.contains("-")
+    }
+
     /// Everything up to and including `end`, from the current position.
     mutating func through(_ end: String, what: String) throws(XMLError) -> String {
         let start = position
@@ -285,6 +295,7 @@ struct XMLReader {
         while let current = open.last {
             guard position < bytes.count else { throw fail("<\(current.name)> is not closed") }
             guard bytes[position] == UInt8(ascii: "<") else {
+                if bytes[position] == UInt8(ascii: "&") && !isReference(at: position) { throw fail("'&' in the text of <\(current.name)> starts no entity (write &amp;)") }
                 text.append(bytes[position])
                 position += 1
                 continue
@@ -338,6 +349,9 @@ struct XMLReader {
             let start = position
             while position < bytes.count && bytes[position] != quote {
                 if bytes[position] == UInt8(ascii: "<") { throw fail("'<' in the value of '\(attributeName)'") }
+                if bytes[position] == UInt8(ascii: "&") && !isReference(at: position) {
+                    throw fail("'&' in the value of '\(attributeName)' starts no entity (write &amp;)")
+                }
                 position += 1
             }
             guard position < bytes.count else { throw fail("the value of '\(attributeName)' is not closed", at: start) }
