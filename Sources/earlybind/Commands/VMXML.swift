@@ -72,7 +72,7 @@ extension Earlybind {
         @Flag(name: .long, help: "proxmox, qemu: the GPU is the guest's main display (x-vga).")
         var primary = false
 
-        @Option(name: .long, help: ArgumentHelp("proxmox: print 'qm set VMID …' for this VM, after the indices its config uses.", valueName: "VMID"))
+        @Option(name: .long, help: ArgumentHelp("proxmox: print 'qm set VMID ...' for this VM, after the indices its config uses.", valueName: "VMID"))
         var vmid: UInt32?
 
         @Flag(name: .long, help: "Hand over the devices even where add's safety rules refuse them, or the host is using them.")
