@@ -66,7 +66,7 @@ public struct DeviceOutcome: Sendable {
         case .alreadyBound:
             return subject + ": already on vfio-pci" + forcedNote
         case .left(let reason):
-            return subject + ": left alone: " + reason.description
+            return subject + ": left alone: " + reason.description(of: address)
         case .failed(let failure):
             let after = driverAfter.map { "back on " + $0.description } ?? "no driver took it back"
             switch failure {

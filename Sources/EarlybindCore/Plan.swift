@@ -33,8 +33,23 @@ public enum LeaveReason: Sendable {
         }
     }
 
+    /// The reason as said of the device at `address`: a group's reason names the member
+    /// it is about, which reads wrong when that member is the device itself.
+    public func description(of address: PCIAddress) -> String {
+        switch self {
+        case .groupHoldsBootVGA(_, let member) where member == address:
+            return LeaveReason.bootVGA.description
+        case .groupHolds(let kind, _, let member) where member == address:
+            return kind.description + " the host needs" + LeaveReason.forceHint
+        default:
+            return description
+        }
+    }
+
+    private static let forceHint = " (add force to take it)"
+
     public var description: String {
-        let forceHint = " (add force to take it)"
+        let forceHint = LeaveReason.forceHint
         switch self {
         case .absent:
             return "not present"

@@ -73,13 +73,15 @@ import Testing
             pacman's database under the root), symlinks and blacklist lines are left alone
             and reported.
 
-            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--backend <NAME>] [--no-initramfs] [--no-grub] [--migrate] [--firmware-framebuffer-off] [--firmware-framebuffer-on] [--dry-run] [--json]
+            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--full] [--backend <NAME>] [--no-initramfs] [--no-grub] [--migrate] [--firmware-framebuffer-off] [--firmware-framebuffer-on] [--dry-run] [--json]
 
             OPTIONS:
               --sysfs <DIR>           Read devices from this sysfs tree. (default: /sys)
               --root <DIR>            Read and write the config, installed files and boot/
                                       under this root; a root other than / also gives proc/
                                       and dev/kmsg in place of this machine's. (default: /)
+              --full                  Do not cut long lines to the terminal's width (piped
+                                      or redirected output is never cut).
               --backend <NAME>        The initramfs generator to install into (default: the
                                       one installed). (values: initramfs-tools, dracut,
                                       mkinitcpio)

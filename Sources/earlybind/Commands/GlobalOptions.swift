@@ -12,12 +12,16 @@ struct GlobalOptions: ParsableArguments {
             valueName: "DIR"))
     var root: String = "/"
 
+    @Flag(name: .long, help: "Do not cut long lines to the terminal's width (piped or redirected output is never cut).")
+    var full = false
+
     /// Names devices from this pci.ids instead of the system's: for output that does not
     /// depend on the machine's copy (the golden tests).
     @Option(name: .customLong("pci-ids"), help: .hidden)
     var pciIDs: String?
 
     func validate() throws {
+        if full { OutputWidth.full = true }
         guard InstallRoot(root) != nil else {
             throw ValidationError("--root '\(root)': must be an absolute path of letters, digits and ._+-:,= only, without . or .. (it is printed into shell commands to paste)")
         }

@@ -33,7 +33,7 @@ extension Earlybind {
                 let refusal = inventory.refusal(ofGroup: number)
                 let views = members.map { device in
                     DeviceView(device, names: names, configured: configured.contains(device.address),
-                               problem: device.staysWithHost ? nil : refusal.map { ($0.code, $0.description) })
+                               problem: device.staysWithHost ? nil : refusal.map { ($0.code, $0.description(of: device.address)) })
                 }
                 groups.append((number, refusal, views))
             }
@@ -70,7 +70,7 @@ extension Earlybind {
                 } else {
                     verdict = "passable"
                 }
-                output.append("IOMMU group \(group.number): \(verdict)".truncated(80))
+                output.append("IOMMU group \(group.number): \(verdict)".cut(to: OutputWidth.columns))
                 for view in group.devices { output += view.lines() }
             }
             print(output.joined(separator: "\n"))

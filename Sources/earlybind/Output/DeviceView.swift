@@ -38,16 +38,23 @@ struct DeviceView {
     }
 
     /// `0000:03:00.0 [10de:1b02] VGA compatible controller   nouveau    marks`, then the product
-    /// on a second line, both within 80 columns.
-    func lines(indent: String = "  ") -> [String] {
+    /// on a second line: whole, or cut to `width` (a terminal's). The marks are never cut:
+    /// the class name gives way first.
+    func lines(indent: String = "  ", width: Int? = OutputWidth.columns) -> [String] {
         var marks: [String] = []
         if device.isBootVGA { marks.append("boot VGA") }
         if device.isBridge { marks.append("bridge") }
         if configured { marks.append("configured") }
+        let markText = marks.joined(separator: ", ")
         let driver = device.driver?.description ?? "-"
-        let head = indent + device.address.description + " [" + device.id.description + "] "
-            + className.fitted(26) + " " + driver.fitted(14) + " " + marks.joined(separator: ", ")
+        let lead = indent + device.address.description + " [" + device.id.description + "] "
         let productLine = indent + String(repeating: " ", count: 13) + product
-        return [head.truncated(80).trimmedRight(), productLine.truncated(80)]
+        guard let width else {
+            return [(lead + className.padding(26) + " " + driver.padding(14) + " " + markText).trimmedRight(), productLine]
+        }
+        // Room for "configured" in every row keeps the columns aligned; longer marks take more.
+        let classWidth = min(26, max(8, width - lead.count - 16 - max(10, markText.count)))
+        let head = lead + className.fitted(classWidth) + " " + driver.fitted(14) + " " + markText
+        return [head.truncated(width).trimmedRight(), productLine.truncated(width)]
     }
 }

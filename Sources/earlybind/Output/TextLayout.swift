@@ -1,4 +1,23 @@
-/// Text helpers for the 80-column output of every command.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How wide a listing's line may be: the terminal's width when standard output is one;
+/// no limit when it is piped or redirected (grep and saved listings see whole names),
+/// or with --full, as systemctl does.
+enum OutputWidth {
+    /// Set once from --full, before a command runs.
+    nonisolated(unsafe) static var full = false
+
+    static var columns: Int? {
+        guard !full, isatty(STDOUT_FILENO) == 1 else { return nil }
+        var size = winsize()
+        guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return max(40, Int(size.ws_col))
+    }
+}
+
+/// Text helpers for the output of every command.
 extension String {
     func padding(_ width: Int) -> String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
@@ -12,6 +31,11 @@ extension String {
     /// Cut with an ellipsis when longer than `width` characters.
     func truncated(_ width: Int) -> String {
         count > width ? String(prefix(width - 1)) + "…" : self
+    }
+
+    /// Cut to `width` when there is one (OutputWidth.columns).
+    func cut(to width: Int?) -> String {
+        width.map { truncated($0) } ?? self
     }
 
     func trimmedRight() -> String {
