@@ -70,13 +70,48 @@ import Testing
         #expect(kernel.writes.isEmpty)
     }
 
+    var kernelSysfs: Sysfs<SimulatedKernel> { Sysfs(root: machine.tree.root, io: kernel) }
+
     @Test func releaseGivesDevicesBack() throws {
         _ = try applier.apply(dryRun: false).lines
-        let lines = try Releaser(host: host).release(selectors: [], sysfs: Sysfs(root: machine.tree.root, io: kernel))
-        #expect(lines == ["0000:03:00.0: released, now on nouveau", "0000:03:00.1: released, now on snd_hda_intel"])
+        let outcome = try Releaser(host: host).release(selectors: [], sysfs: kernelSysfs)
+        #expect(outcome.lines == ["0000:03:00.0: released, now on nouveau", "0000:03:00.1: released, now on snd_hda_intel"])
+        #expect(outcome.failed == 0)
         #expect(kernel.override(of: "0000:03:00.0") == nil)
-        let again = try Releaser(host: host).release(selectors: ["03:00.0"], sysfs: Sysfs(root: machine.tree.root, io: kernel))
-        #expect(again == ["0000:03:00.0: not on vfio-pci, left alone", "0000:03:00.1: not on vfio-pci, left alone"])
+        let again = try Releaser(host: host).release(selectors: ["03:00.0"], sysfs: kernelSysfs)
+        #expect(again.lines == ["0000:03:00.0: not on vfio-pci, left alone", "0000:03:00.1: not on vfio-pci, left alone"])
+    }
+
+    /// An override that cannot be cleared sends the device straight back to vfio-pci: not "released".
+    @Test func aDeviceVfioTakesAgainIsAFailure() throws {
+        _ = try applier.apply(dryRun: false).lines
+        kernel.faults["bus/pci/devices/0000:03:00.0/driver_override"] = [.errno(EACCES)]
+        let outcome = try Releaser(host: host).release(selectors: [], sysfs: kernelSysfs)
+        #expect(outcome.failed == 1)
+        #expect(outcome.lines.first?.hasPrefix("0000:03:00.0: still on vfio-pci: it took the device again (") == true)
+        #expect(!(outcome.lines.first ?? "").contains("released"))
+        #expect(machine.tree.driver(of: "0000:03:00.0") == "vfio-pci")
+    }
+
+    /// A running VM holds the group open: unbinding would wait on it or pull the card from the guest.
+    @Test func aGroupAVMHoldsIsRefusedWithTheHolderNamed() throws {
+        _ = try applier.apply(dryRun: false).lines
+        try link(proc + "/4321/fd/21", to: "/dev/vfio/3")
+        try machine.write("/proc/4321/comm", "qemu-system-x86\n")
+        let before = kernel.writes.count
+        let outcome = try Releaser(host: host).release(selectors: [], sysfs: kernelSysfs)
+        #expect(outcome.failed == 2)
+        #expect(outcome.lines.first == "0000:03:00.0: refused: qemu-system-x86 (pid 4321) has its group open (/dev/vfio/3), as a running VM does: shut that VM down first")
+        #expect(kernel.writes.count == before)
+        #expect(machine.tree.driver(of: "0000:03:00.1") == "vfio-pci")
+    }
+
+    @Test func releaseDryRunWritesNothing() throws {
+        _ = try applier.apply(dryRun: false).lines
+        let before = kernel.writes.count
+        let outcome = try Releaser(host: host).release(selectors: [], sysfs: kernelSysfs, dryRun: true)
+        #expect(outcome.lines == ["would release 0000:03:00.0 from vfio-pci", "would release 0000:03:00.1 from vfio-pci"])
+        #expect(kernel.writes.count == before)
     }
 
     @Test func refusesAConfigOthersCanChange() throws {

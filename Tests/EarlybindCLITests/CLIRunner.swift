@@ -62,17 +62,19 @@ final class FakeMachine {
     }
 }
 
-/// Runs the `earlybind` built beside the test bundle.
-func runEarlybind(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> CLIResult {
+/// The `earlybind` built beside the test bundle.
+var earlybindExecutable: URL {
     let bundle = URL(fileURLWithPath: CommandLine.arguments[0])
     let directory = bundle.pathComponents.contains { $0.hasSuffix(".xctest") }
         ? bundle.deletingLastPathComponent().deletingLastPathComponent() : bundle.deletingLastPathComponent()
-    var executable = directory.appending(path: "earlybind")
-    if !FileManager.default.fileExists(atPath: executable.path) {
-        executable = bundle.deletingLastPathComponent().appending(path: "earlybind")
-    }
+    let beside = directory.appending(path: "earlybind")
+    return FileManager.default.fileExists(atPath: beside.path) ? beside : bundle.deletingLastPathComponent().appending(path: "earlybind")
+}
+
+/// Runs the `earlybind` built beside the test bundle.
+func runEarlybind(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> CLIResult {
     let process = Process()
-    process.executableURL = executable
+    process.executableURL = earlybindExecutable
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), errors = Pipe()

@@ -37,6 +37,9 @@ extension Earlybind {
         @Flag(name: .long, help: "Show what would be added, and change nothing.")
         var dryRun = false
 
+        @Flag(name: .long, help: "Print the result as JSON on standard output ({\"changed\", \"dry_run\", \"config\", \"entries\", \"devices\"}); the text goes to standard error.")
+        var json = false
+
         func run() throws {
             let host = options.host
             let inventory = Inventory(host)
@@ -60,20 +63,22 @@ extension Earlybind {
             let names = host.pciNames()
             var editor = ConfigEditor(loaded?.text ?? Array(InstallPlan.configTemplate.utf8))
             let entries = loaded?.config.entries ?? []
-            print(dryRun ? "would add to \(Config.defaultPath):" : "adding to \(Config.defaultPath):")
-            var added = 0
+            var report: [String] = []
+            var written: [String] = []
+            var views: [DeviceView] = []
             for device in selection.devices {
                 let existing = entries.first { entry in
                     if case .address(device.address, _) = entry.selector { return true }
                     return false
                 }
                 let view = DeviceView(device, names: names, configured: existing != nil)
-                view.lines().forEach { print($0) }
+                views.append(view)
+                report += view.lines()
                 let forced = needsForce.contains(device.address)
                 let entry = device.address.description + " " + device.id.description + (forced ? " force" : "")
                 guard let existing else {
                     editor.append(entry + "  # " + view.className + ": " + view.product)
-                    added += 1
+                    written.append(entry)
                     continue
                 }
                 // An entry that expects other hardware, or lacks the force now asked for, is brought up to date.
@@ -82,23 +87,38 @@ extension Earlybind {
                 if forced && !existing.force { stale = true }
                 if stale {
                     editor.replaceEntry(line: existing.line, with: entry)
-                    print("    line \(existing.line) updated: \(entry)")
-                    added += 1
+                    report.append("    line \(existing.line) updated: \(entry)")
+                    written.append(entry)
                 } else {
-                    print("    already configured (line \(existing.line))")
+                    report.append("    already configured (line \(existing.line))")
                 }
             }
-            if added == 0 {
-                print("nothing to change: every device is already configured")
-                return
+            if !written.isEmpty && !dryRun {
+                try Privileges.requireRoot("add writes \(host.configPath)", onRealSystem: host.root.isSystemRoot, dryRun: false,
+                                           alternatives: "--dry-run shows what it would write")
+                try ConfigFile.write(editor.text, host: host)
             }
-            if dryRun {
-                print("dry run: \(host.configPath) was not changed")
-                return
+            // Only once the outcome is known: nothing is announced that then fails or does not happen.
+            let say: (String) -> Void = json ? { printError($0) } : { print($0) }
+            if written.isEmpty {
+                say("already configured in \(host.configPath):")
+                report.forEach(say)
+                say("nothing to change: every device is already configured")
+            } else if dryRun {
+                say("would add to \(host.configPath):")
+                report.forEach(say)
+                say("dry run: \(host.configPath) was not changed")
+            } else {
+                say("added to \(host.configPath):")
+                report.forEach(say)
+                say("wrote \(written.count) entr\(written.count == 1 ? "y" : "ies") to \(host.configPath)")
+                say("next: run 'earlybind install' to rebuild the initramfs, then reboot")
             }
-            try ConfigFile.write(editor.text, host: host)
-            print("wrote \(added) entr\(added == 1 ? "y" : "ies") to \(host.configPath)")
-            print("next: run 'earlybind install' to rebuild the initramfs, then reboot")
+            if json {
+                let change = ConfigChange(changed: !written.isEmpty, dryRun: dryRun, entries: written,
+                                          extra: [("devices", .array(views.map(\.json)))])
+                print(change.json(config: host.configPath).rendered())
+            }
         }
     }
 }

@@ -12,7 +12,8 @@ extension Earlybind {
                 device open) is refused: stop the display server first, or reboot \
                 after 'earlybind install'. So is a device the host is using for \
                 storage (below a mounted filesystem or active swap) or network (the \
-                default route, an SSH session), with its whole group.
+                default route, an SSH session), with its whole group. Exits 1 when a \
+                configured device was left alone or failed to bind.
                 """
         )
 
@@ -26,7 +27,7 @@ extension Earlybind {
             try Privileges.requireRoot("apply changes drivers in /sys", onRealSystem: host.sysfs.root == "/sys", dryRun: dryRun)
             let result = try Applier(host: host, sysfs: host.sysfs, procRoot: host.procRoot).apply(dryRun: dryRun)
             result.lines.forEach { print($0) }
-            if let report = result.report, report.failedCount > 0 { throw ExitCode(1) }
+            if let report = result.report, report.failedCount + report.leftCount > 0 { throw ExitCode(1) }
         }
     }
 }

@@ -24,4 +24,22 @@ struct Earlybind: ParsableCommand {
         version: earlybindVersion,
         subcommands: [Status.self, Groups.self, Add.self, Remove.self, VMXML.self, Install.self, Uninstall.self, Apply.self, Release.self]
     )
+
+    /// As ArgumentParser's, except that a bad value found only once a subcommand runs
+    /// (no device at that address) shows that subcommand's usage, not the root's.
+    static func main() {
+        var command: ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do {
+            try command.run()
+        } catch let error as ValidationError {
+            let subcommand = type(of: command)
+            printError("Error: \(error.message)")
+            printError("Usage: " + usageString(for: subcommand))
+            printError("  See 'earlybind \(subcommand._commandName) --help' for more information.")
+            exit(withError: ExitCode.validationFailure)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -20,35 +20,57 @@ extension Earlybind {
         @Flag(name: .long, help: "Show what would be removed, and change nothing.")
         var dryRun = false
 
+        @Flag(name: .long, help: "Print the result as JSON on standard output ({\"changed\", \"dry_run\", \"config\", \"entries\"}); the text goes to standard error.")
+        var json = false
+
         func run() throws {
             let host = options.host
-            guard let loaded = try ConfigFile.load(host) else {
-                throw ConfigFileError(description: "\(host.configPath) does not exist: nothing is configured")
-            }
+            let say: (String) -> Void = json ? { printError($0) } : { print($0) }
+            let loaded = try ConfigFile.load(host)
             let inventory = Inventory(host)
             var lines: [Int] = []
+            var unmatched: [String] = []
             for text in arguments.selectors {
-                let matched = Remove.entries(matching: try Selection.parse(text), in: loaded.config, inventory: inventory)
-                if matched.isEmpty { throw ValidationError("no entry of \(host.configPath) selects '\(text)'") }
+                let selector = try Selection.parse(text)
+                let matched = loaded.map { Remove.entries(matching: selector, in: $0.config, inventory: inventory) } ?? []
+                if matched.isEmpty { unmatched.append(text) }
                 lines += matched.filter { !lines.contains($0) }
             }
+            // As add: asking for what already holds is not an error, so scripts can repeat it.
+            if !unmatched.isEmpty {
+                say("not configured in \(host.configPath): \(unmatched.joined(separator: ", "))")
+            }
+            guard let loaded, !lines.isEmpty else {
+                say("nothing to change: " + (loaded == nil ? "\(host.configPath) does not exist" : "no entry selects them"))
+                if json { print(ConfigChange(changed: false, dryRun: dryRun, entries: []).json(config: host.configPath).rendered()) }
+                return
+            }
             var editor = ConfigEditor(loaded.text)
-            print(dryRun ? "would remove from \(Config.defaultPath):" : "removing from \(Config.defaultPath):")
+            var report: [String] = []
+            var removed: [String] = []
             for number in lines.sorted() {
-                print("  line \(number): \(editor.display(number))")
+                removed.append(editor.display(number))
+                report.append("  line \(number): \(editor.display(number))")
                 // An ID entry may select devices beyond the one named: say which stop being bound.
                 if let entry = loaded.config.entries.first(where: { $0.line == number }), case .id(let id) = entry.selector {
                     let selected = inventory.devices.filter { $0.id == id }.map(\.address.description)
-                    if !selected.isEmpty { print("    it selected \(selected.joined(separator: ", "))") }
+                    if !selected.isEmpty { report.append("    it selected \(selected.joined(separator: ", "))") }
                 }
             }
             editor.remove(lines: lines)
             if dryRun {
-                print("dry run: \(host.configPath) was not changed")
-                return
+                say("would remove from \(host.configPath):")
+                report.forEach(say)
+                say("dry run: \(host.configPath) was not changed")
+            } else {
+                try Privileges.requireRoot("remove writes \(host.configPath)", onRealSystem: host.root.isSystemRoot, dryRun: false,
+                                           alternatives: "--dry-run shows what it would remove")
+                try ConfigFile.write(editor.text, host: host)
+                say("removed from \(host.configPath):")
+                report.forEach(say)
+                say("next: run 'earlybind install' to rebuild the initramfs, then reboot")
             }
-            try ConfigFile.write(editor.text, host: host)
-            print("next: run 'earlybind install' to rebuild the initramfs, then reboot")
+            if json { print(ConfigChange(changed: true, dryRun: dryRun, entries: removed).json(config: host.configPath).rendered()) }
         }
 
         /// Line numbers of the entries that select the device or ID, widened to whole groups and slots.

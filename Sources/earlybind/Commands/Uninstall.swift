@@ -35,26 +35,43 @@ extension Earlybind {
         @Flag(name: .long, help: "Show what would be undone, and do nothing.")
         var dryRun = false
 
+        @Flag(name: .long, help: "Print the result as JSON on standard output ({\"changed\", \"dry_run\", \"changes\", \"commands\", \"released\"}); the text goes to standard error.")
+        var json = false
+
         func run() throws {
             let host = options.host
-            if releaseNow && !dryRun {
-                let released = try Releaser(host: host).release(selectors: [])
-                released.forEach { print($0) }
+            let say: (String) -> Void = json ? { printError($0) } : { print($0) }
+            var release = Releaser.Outcome()
+            if releaseNow {
+                try Privileges.requireRoot("--release-now changes drivers in /sys", onRealSystem: host.sysfs.root == "/sys", dryRun: dryRun)
+                release = try Releaser(host: host).release(selectors: [], dryRun: dryRun)
+                release.lines.forEach(say)
             }
             var uninstaller = Uninstaller(root: host.root)
             uninstaller.dryRun = dryRun
             uninstaller.purge = purge
             uninstaller.rebuildInitramfs = !noInitramfs
             uninstaller.touchGrub = !noGrub
-            print((dryRun ? "earlybind uninstall (dry run) from " : "earlybind uninstall from ") + host.root.path + ":")
-            let changes = try uninstaller.run()
-            if changes.isEmpty && !dryRun { print("  nothing to undo") }
+            uninstaller.output = say
+            say((dryRun ? "earlybind uninstall (dry run) from " : "earlybind uninstall from ") + host.root.path + ":")
+            let (changes, commands) = try uninstaller.run()
+            if changes.isEmpty { say("  nothing to undo") }
             if Layout.isPackaged(host.root) && !purge {
-                print("""
+                say("""
                       the packaged hook \(Layout.packagedHookPath) stays and binds what \(Config.defaultPath) lists
                       at boot: empty it with 'earlybind remove', or use --purge, or remove the package
                     """)
             }
+            if json {
+                print(JSON.object([
+                    ("changed", .bool(!changes.isEmpty || !commands.isEmpty)),
+                    ("dry_run", .bool(dryRun)),
+                    ("changes", .array(changes.map(\.json))),
+                    ("commands", .array(commands.map { .string($0.commandLine) })),
+                    ("released", .array(release.lines.map(JSON.string))),
+                ]).rendered())
+            }
+            if release.failed > 0 { throw ExitCode(1) }
         }
     }
 }

@@ -5,6 +5,8 @@ struct FileChange {
     enum Action: String { case created, replaced, removed }
     let path: String
     let action: Action
+
+    var json: JSON { .object([("path", .string(path)), ("action", .string(action.rawValue))]) }
 }
 
 /// What one install did, or would do (--dry-run).
@@ -28,8 +30,9 @@ struct InstallOutcome {
     /// `install --json`.
     var json: JSON {
         .object([
-            ("changed", .bool(!changes.isEmpty)),
-            ("changes", .array(changes.map { .object([("path", .string($0.path)), ("action", .string($0.action.rawValue))]) })),
+            // A rebuild changes the boot as much as a file does: the caller reboots for either.
+            ("changed", .bool(!changes.isEmpty || commands.contains(backend.rebuild))),
+            ("changes", .array(changes.map(\.json))),
             ("rebuild_needed", .bool(rebuildNeeded)),
             ("commands", .array(commands.map { .string($0.commandLine) })),
             ("images", .array(images.map {

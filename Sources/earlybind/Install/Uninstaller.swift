@@ -29,13 +29,18 @@ struct Uninstaller {
 
     var runsCommands: Bool { root.runsCommands }
 
-    mutating func run() throws -> [FileChange] {
+    /// The files it changed (or would), and the commands it ran (or would run).
+    mutating func run() throws -> (changes: [FileChange], commands: [BootCommand]) {
         try Privileges.requireRoot("uninstall changes boot files", onRealSystem: root.isSystemRoot, dryRun: dryRun,
                                    alternatives: "or try --dry-run, or --root DIR")
         var manifest = try Manifest.load(root: root) ?? Uninstaller.manifestFromMarkers(root: root)
         let (undone, kept) = try undoFiles(manifest.files)
         let changes = undone + purgeConfig()
-        if dryRun { return changes }
+        if dryRun {
+            let commands = pendingCommands(manifest, after: changes)
+            commands.forEach { output("would run: \($0.commandLine)") }
+            return (changes, commands)
+        }
 
         // The commands still to run are recorded before they run: a failed or killed
         // uninstall runs them again next time instead of leaving earlybind in the images.
@@ -43,12 +48,13 @@ struct Uninstaller {
         manifest.files = kept
         try manifest.save(root: root)
         faults.step("pending")
+        let commands = manifest.pending ?? []
         try runPendingCommands(&manifest)
         if !runsCommands && !changes.isEmpty {
             output("not rebuilding the initramfs or running update-grub: --root is not /")
         }
         removeWhatInstallCreated(manifest, keptFiles: !kept.isEmpty)
-        return changes
+        return (changes, commands)
     }
 
     /// Undoes each file (--no-grub keeps the boot loader's); returns the changes and the
@@ -61,20 +67,20 @@ struct Uninstaller {
                 kept.append(entry)
                 continue
             }
+            let result = try Uninstaller.undo(entry, root: root, dryRun: dryRun)
             if dryRun {
-                output("would undo \(entry.path)")
-                continue
-            }
-            let result = try Uninstaller.undo(entry, root: root)
-            if result == .keptChanged && entry.migrated == true {
+                output("would undo \(entry.path)" + (result == .keptChanged ? " (it is kept: changed since earlybind wrote it)" : ""))
+            } else if result == .keptChanged && entry.migrated == true {
                 output("\(entry.path): left as it is: changed since 'install --migrate' edited it, so that edit is not undone "
                     + "(the file from before is \(Layout.backupPath(entry.path)))")
+            } else if result == .keptChanged && entry.backup != nil {
+                output(result.line(entry.path) + "; the file from before install is \(Layout.backupPath(entry.path))")
             } else {
                 output(result.line(entry.path))
             }
             if let action = result.action { changes.append(FileChange(path: entry.path, action: action)) }
             if result == .keptChanged { kept.append(entry) }
-            faults.step("undo " + entry.path)
+            if !dryRun { faults.step("undo " + entry.path) }
         }
         return (changes, kept)
     }
@@ -83,8 +89,9 @@ struct Uninstaller {
     private func purgeConfig() -> [FileChange] {
         guard purge else { return [] }
         if dryRun {
+            guard PosixIO().exists(root.resolve(Config.defaultPath)) else { return [] }
             output("would remove \(Config.defaultPath)")
-            return []
+            return [FileChange(path: Config.defaultPath, action: .removed)]
         }
         guard unlink(root.resolve(Config.defaultPath)) == 0 else { return [] }
         output(UndoResult.removed.line(Config.defaultPath))
@@ -140,15 +147,15 @@ struct Uninstaller {
     }
 
     /// Undoes one file: puts back the file from before install, or removes earlybind's,
-    /// unless it was changed since.
-    static func undo(_ entry: Manifest.Entry, root: InstallRoot) throws -> UndoResult {
+    /// unless it was changed since. A dry run says what it would do.
+    static func undo(_ entry: Manifest.Entry, root: InstallRoot, dryRun: Bool = false) throws -> UndoResult {
         let files = FileWriter()
         let path = root.resolve(entry.path)
         // Refuses a symlink anywhere between the root and the file, as install does.
         try files.refuseSymlinks(path, under: root.path)
         let backupPath = root.resolve(Layout.backupPath(entry.path))
         let saved = try files.contents(backupPath).flatMap { SHA256.hex($0) == entry.backup ? $0 : nil }
-        unlink(FileWriter.temporaryPath(path))
+        if !dryRun { unlink(FileWriter.temporaryPath(path)) }
         let current = try files.contents(path)
         let currentHash = current.map(SHA256.hex)
         let ours = currentHash == entry.sha256 || (entry.previous != nil && currentHash == entry.previous)
@@ -158,10 +165,10 @@ struct Uninstaller {
             result = .gone
         } else if ours || current == nil {
             if let saved {
-                try files.write(path, saved, mode: mode_t(entry.backupMode ?? 0o644), under: root.path)
+                if !dryRun { try files.write(path, saved, mode: mode_t(entry.backupMode ?? 0o644), under: root.path) }
                 result = .restored
             } else if current != nil {
-                guard unlink(path) == 0 else { throw InstallError.couldNot("remove", path, errno: errno) }
+                guard dryRun || unlink(path) == 0 else { throw InstallError.couldNot("remove", path, errno: errno) }
                 result = .removed
             } else {
                 result = .gone
@@ -172,7 +179,7 @@ struct Uninstaller {
             // Changed by hand since: left in place, with the original it replaced.
             return .keptChanged
         }
-        unlink(backupPath)
+        if !dryRun { unlink(backupPath) }
         return result
     }
 

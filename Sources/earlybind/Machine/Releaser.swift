@@ -2,13 +2,19 @@ import EarlybindCore
 
 /// `earlybind release`: devices on vfio-pci go back to their host drivers.
 struct Releaser {
-    let host: Host
-
-    func release(selectors: [String]) throws -> [String] {
-        try release(selectors: selectors, sysfs: host.sysfs)
+    struct Outcome {
+        var lines: [String] = []
+        /// Devices that stay on vfio-pci: held by a VM, or taken by vfio-pci again.
+        var failed = 0
     }
 
-    func release<IO: FileIO>(selectors: [String], sysfs: Sysfs<IO>) throws -> [String] {
+    let host: Host
+
+    func release(selectors: [String], dryRun: Bool = false) throws -> Outcome {
+        try release(selectors: selectors, sysfs: host.sysfs, dryRun: dryRun)
+    }
+
+    func release<IO: FileIO>(selectors: [String], sysfs: Sysfs<IO>, dryRun: Bool = false) throws -> Outcome {
         var addresses: [PCIAddress]
         if selectors.isEmpty {
             let configured = Configured(host: host)
@@ -16,13 +22,45 @@ struct Releaser {
         } else {
             addresses = try Selection(selectors, inventory: Inventory(host), includeBootVGA: true).devices.map(\.address)
         }
-        if addresses.isEmpty { return ["nothing to release: no selected device is on vfio-pci"] }
+        if addresses.isEmpty { return Outcome(lines: ["nothing to release: no selected device is on vfio-pci"]) }
+        let holders = vfioHolders(of: addresses, sysfs: sysfs)
         let binder = Binder(sysfs: sysfs)
-        return addresses.map { address in
-            guard sysfs.driver(of: address) == .vfioPCI else { return "\(address): not on vfio-pci, left alone" }
+        var outcome = Outcome()
+        for address in addresses {
+            guard sysfs.driver(of: address) == .vfioPCI else {
+                outcome.lines.append("\(address): not on vfio-pci, left alone")
+                continue
+            }
+            // Unbinding a device a VM has open waits for the VM to let go, or takes it from under the guest.
+            if let holder = holders[address] {
+                outcome.lines.append("\(address): refused: \(holder.command) (pid \(holder.pid)) has its group open (\(holder.path)), "
+                    + "as a running VM does: shut that VM down first")
+                outcome.failed += 1
+                continue
+            }
+            if dryRun {
+                outcome.lines.append("would release \(address) from vfio-pci")
+                continue
+            }
             let (driver, errors) = binder.release(address)
-            let now = driver.map { "now on \($0)" } ?? "no driver took it"
-            return "\(address): released, \(now)" + (errors.isEmpty ? "" : " (" + errors.joined(separator: "; ") + ")")
+            let notes = errors.isEmpty ? "" : " (" + errors.joined(separator: "; ") + ")"
+            if driver == .vfioPCI {
+                outcome.lines.append("\(address): still on vfio-pci: it took the device again" + notes)
+                outcome.failed += 1
+            } else {
+                outcome.lines.append("\(address): released, " + (driver.map { "now on \($0)" } ?? "no driver took it") + notes)
+            }
         }
+        return outcome
+    }
+
+    /// The process holding each address's group (/dev/vfio/N) open, if any.
+    private func vfioHolders<IO: FileIO>(of addresses: [PCIAddress], sysfs: Sysfs<IO>) -> [PCIAddress: OpenFiles<IO>.Holder] {
+        var groups: [PCIAddress: String] = [:]
+        for address in addresses {
+            if let group = (try? sysfs.device(address))??.iommuGroup { groups[address] = "/dev/vfio/\(group)" }
+        }
+        let holders = OpenFiles(io: sysfs.io, procRoot: host.procRoot).holders(of: Set(groups.values))
+        return groups.compactMapValues { path in holders.first { $0.path == path } }
     }
 }

@@ -1,0 +1,128 @@
+import EarlybindTestSupport
+import Foundation
+import Testing
+
+/// What scripts and pipes rely on: whole lines when piped, exit codes, `--json` of the
+/// commands that change things, and messages that name the right thing.
+@Suite struct OutputContractTests {
+    /// A host bridge whose pci.ids name runs past 80 columns, the boot VGA configured (forced).
+    static var longNames: [FakeDevice] {
+        [FakeDevice("0000:00:00.0", id: "8086:3e30", class: "060000", group: 0, driver: "skl_uncore"),
+         FakeDevice("0000:00:02.0", id: "8086:3e92", class: "030000", group: 1, driver: "i915", bootVGA: true),
+         FakeDevice("0000:01:00.0", id: "10de:1b02", class: "030000", group: 2, driver: "nouveau")]
+    }
+
+    static let longProduct = "Intel Corporation 8th/9th Gen Core 8-core Desktop Processor Host Bridge/DRAM Registers [Coffee Lake S]"
+
+    /// `earlybind ARGUMENTS` on a pseudo-terminal COLUMNS wide (util-linux's script).
+    func onTerminal(_ machine: FakeMachine, columns: Int, _ arguments: [String]) throws -> [String] {
+        let script = try #require(["/usr/bin/script", "/bin/script"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                  "script (util-linux) is needed")
+        let command = ([earlybindExecutable.path] + arguments + ["--sysfs", machine.tree.root, "--root", machine.root]).joined(separator: " ")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = ["-qec", "stty cols \(columns); \(command)", "/dev/null"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return output.replacingOccurrences(of: "\r", with: "").split(separator: "\n").map(String.init)
+    }
+
+    @Test func pipedOutputIsNeverCut() throws {
+        let machine = try FakeMachine(Self.longNames, config: "00:02.0 8086:3e92 force\n")
+        let result = try machine.run(["groups"])
+        #expect(result.lines.contains("               " + Self.longProduct))
+        #expect(!result.output.contains("…"))
+        let vga = try #require(result.lines.first { $0.hasPrefix("  0000:00:02.0 ") })
+        #expect(vga.hasSuffix("boot VGA, configured"))
+    }
+
+    @Test func aTerminalCutsToItsWidthButNeverTheMarks() throws {
+        let machine = try FakeMachine(Self.longNames, config: "00:02.0 8086:3e92 force\n")
+        let lines = try onTerminal(machine, columns: 72, ["groups"])
+        #expect(lines.count > 6)
+        #expect(lines.allSatisfy { $0.count <= 72 }, "\(lines)")
+        #expect(lines.contains { $0.hasSuffix("…") })
+        #expect(lines.first { $0.hasPrefix("  0000:00:02.0 ") }?.hasSuffix("boot VGA, configured") == true)
+        let full = try onTerminal(machine, columns: 72, ["groups", "--full"])
+        #expect(full.contains("               " + Self.longProduct))
+    }
+
+    @Test func runtimeUsageErrorsShowTheSubcommandsUsage() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0\n")
+        for command in ["add", "vm-xml"] {
+            let result = try machine.run([command, "07:00.0"])
+            #expect(result.status == 64)
+            #expect(result.errors.contains("Error: no PCI device at 0000:07:00.0"))
+            #expect(result.errors.contains("Usage: earlybind \(command) "), "\(result.errors)")
+            #expect(result.errors.contains("See 'earlybind \(command) --help'"))
+        }
+    }
+
+    @Test func addJSONSaysWhatChangedAndNothingIsAnnouncedFirst() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "# mine\n")
+        let dry = try machine.run(["add", "03:00.0", "--dry-run", "--json"])
+        #expect(dry.status == 0)
+        var json = try dry.json()
+        #expect(json["changed"] as? Bool == true)
+        #expect(json["dry_run"] as? Bool == true)
+        #expect(json["entries"] as? [String] == ["0000:03:00.0 10de:1b02", "0000:03:00.1 10de:10ef"])
+        #expect(json["config"] as? String == machine.root + "/etc/earlybind.conf")
+        #expect((json["devices"] as? [[String: Any]])?.count == 2)
+        #expect(dry.errors.contains("would add to \(machine.root)/etc/earlybind.conf:"))
+        #expect(dry.errors.contains("dry run: \(machine.root)/etc/earlybind.conf was not changed"))
+        #expect(try machine.read("/etc/earlybind.conf") == "# mine\n")
+
+        json = try machine.run(["add", "03:00.0", "--json"]).json()
+        #expect(json["changed"] as? Bool == true && json["dry_run"] as? Bool == false)
+        #expect(try machine.read("/etc/earlybind.conf").contains("0000:03:00.1 10de:10ef"))
+
+        let again = try machine.run(["add", "03:00.0"])
+        #expect(again.status == 0)
+        #expect(!again.output.contains("adding to"))
+        #expect(again.lines.first == "already configured in \(machine.root)/etc/earlybind.conf:")
+        #expect(again.output.contains("nothing to change"))
+        json = try machine.run(["add", "03:00.0", "--json"]).json()
+        #expect(json["changed"] as? Bool == false)
+        #expect(json["entries"] as? [String] == [])
+    }
+
+    @Test func aFailedWriteAnnouncesNothing() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "# mine\n")
+        // The config's directory is a file: the write fails.
+        try FileManager.default.removeItem(atPath: machine.root + "/etc/earlybind.conf")
+        try FileManager.default.removeItem(atPath: machine.root + "/etc")
+        try machine.write("/etc", "")
+        let result = try machine.run(["add", "03:00.0"])
+        #expect(result.status == 1)
+        #expect(result.output.isEmpty, "\(result.output)")
+    }
+
+    @Test func removeIsIdempotentAndReportsJSON() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "# mine\n0000:03:00.0 10de:1b02\n0000:03:00.1 10de:10ef\n")
+        var json = try machine.run(["remove", "03:00.0", "--dry-run", "--json"]).json()
+        #expect(json["changed"] as? Bool == true && json["dry_run"] as? Bool == true)
+        #expect(json["entries"] as? [String] == ["0000:03:00.0 10de:1b02", "0000:03:00.1 10de:10ef"])
+        #expect(try machine.read("/etc/earlybind.conf").contains("0000:03:00.0"))
+        json = try machine.run(["remove", "03:00.0", "--json"]).json()
+        #expect(json["changed"] as? Bool == true)
+        #expect(try machine.read("/etc/earlybind.conf") == "# mine\n")
+        let again = try machine.run(["remove", "03:00.0"])
+        #expect(again.status == 0)
+        #expect(again.output.contains("nothing to change"))
+        json = try machine.run(["remove", "03:00.0", "--json"]).json()
+        #expect(json["changed"] as? Bool == false)
+    }
+
+    @Test func ownGroupMessagesDoNotNameTheDeviceAsItsOwnMate() throws {
+        let machine = try FakeMachine(Self.longNames, config: "# none\n")
+        let groups = try #require(try machine.run(["groups", "--json"]).json()["groups"] as? [[String: Any]])
+        let devices = groups.flatMap { ($0["devices"] as? [[String: Any]]) ?? [] }
+        let message = { (address: String) in devices.first { $0["address"] as? String == address }?["message"] as? String }
+        #expect(message("0000:00:00.0") == "host bridge the host needs (add force to take it)")
+        #expect(message("0000:00:02.0") == "boot VGA (add force to take it)")
+    }
+}
