@@ -45,7 +45,9 @@ public struct Config: Sendable {
         // The first line that expects an ID at each address: another ID there later is a contradiction.
         var expectations = AddressMap<(line: Int, id: PCIID)>()
         var lineNumber = 0
-        for rawLine in text.split(separator: ASCII.newline, omittingEmptySubsequences: false) {
+        // Editors on other systems may start the file with a UTF-8 byte order mark: not content.
+        let body = text.starts(with: [0xEF, 0xBB, 0xBF]) ? text.dropFirst(3) : text[...]
+        for rawLine in body.split(separator: ASCII.newline, omittingEmptySubsequences: false) {
             lineNumber += 1
             var content = rawLine
             if let hash = content.firstIndex(of: ASCII.hash) { content = content[content.startIndex..<hash] }
@@ -80,6 +82,8 @@ public struct Config: Sendable {
         if let last = rest.last, isForce(last) {
             force = true
             rest = rest.dropLast()
+        } else if let last = rest.last, isForceInAnyCase(last) {
+            throw LineError(message: "'\(printable(last))': write 'force' in lowercase")
         }
         let selector: Selector
         if let id = PCIID(parsing: first) {
@@ -105,7 +109,9 @@ public struct Config: Sendable {
                 rest = rest.dropFirst()
             }
             if let extra = rest.first {
-                throw LineError(message: "unexpected '\(printable(extra))': 'force' must come last, once")
+                let hint = PCIID(parsing: extra) != nil ? "an address takes one ID" : isForce(extra) ? "'force' must come last, once"
+                    : "only 'force' may follow the ID"
+                throw LineError(message: "unexpected '\(printable(extra))' after \(address) \(expected!): \(hint)")
             }
             selector = .address(address, expected: expected)
         } else {

@@ -72,10 +72,12 @@ var earlybindExecutable: URL {
 }
 
 /// Runs the `earlybind` built beside the test bundle.
-func runEarlybind(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> CLIResult {
+func runEarlybind(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+                  directory: String? = nil) throws -> CLIResult {
     let process = Process()
     process.executableURL = earlybindExecutable
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), errors = Pipe()
     process.standardOutput = output

@@ -315,12 +315,21 @@ import Testing
         #expect(bad.status == 64)
     }
 
-    @Test(arguments: ["relative/dir", "/tmp/with space", "/tmp/quote'd", "/tmp/$(reboot)", "/tmp/../etc", "/.", "/./", "/tmp/@CONFIG@"])
+    @Test(arguments: ["/tmp/with space", "/tmp/quote'd", "/tmp/$(reboot)", "/tmp/../etc", "/.", "/./", "/tmp/@CONFIG@"])
     func rejectsARootThatCannotGoIntoAScript(path: String) throws {
         let result = try runEarlybind(["install", "--root", path])
         #expect(result.status == 64)
-        #expect(result.errors.contains("--root '\(path)': must be an absolute path"))
+        #expect(result.errors.contains("--root '\(path)': must be a path of letters, digits"))
         #expect(InstallRoot(path) == nil)
+    }
+
+    /// As dpkg --root and systemctl --root: a relative root is the working directory's, read-only commands included.
+    @Test func aRelativeRootIsTakenFromTheWorkingDirectory() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0\n")
+        let result = try runEarlybind(["groups", "--json", "--sysfs", machine.tree.root, "--root", (machine.root as NSString).lastPathComponent],
+                                      directory: (machine.root as NSString).deletingLastPathComponent)
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.contains("\"configured\": true"))
     }
 
     @Test func rootIsNormalised() {

@@ -1,3 +1,5 @@
+import EarlybindCore
+@testable import earlybind
 import EarlybindTestSupport
 import Foundation
 import Testing
@@ -124,5 +126,75 @@ import Testing
         let message = { (address: String) in devices.first { $0["address"] as? String == address }?["message"] as? String }
         #expect(message("0000:00:00.0") == "host bridge the host needs (add force to take it)")
         #expect(message("0000:00:02.0") == "boot VGA (add force to take it)")
+    }
+
+    @Test func statusJSONGivesConfigErrorsAsObjectsAndAnAbsentDeviceAsNulls() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "0000:07:00.0 10de:1b02\n")
+        var json = try machine.run(["status", "--json"]).json()
+        let devices = try #require(json["devices"] as? [[String: Any]])
+        let absent = try #require(devices.first { $0["address"] as? String == "0000:07:00.0" })
+        for key in ["vendor", "device", "class", "class_name", "product"] { #expect(absent[key] is NSNull, "\(key)") }
+        #expect(absent["problem"] as? String == "absent")
+        #expect(try machine.run(["status"]).output.contains("0000:07:00.0 (no device at this address)"))
+
+        try machine.write("/etc/earlybind.conf", "# x\n00:20.0\n")
+        json = try machine.run(["status", "--json"]).json()
+        let errors = try #require((json["installation"] as? [String: Any])?["config_errors"] as? [[String: Any]])
+        #expect(errors.count == 1)
+        #expect(errors.first?["file"] as? String == machine.root + "/etc/earlybind.conf")
+        #expect(errors.first?["line"] as? Int == 2)
+        #expect((errors.first?["message"] as? String)?.hasPrefix("bad PCI address '00:20.0'") == true)
+    }
+
+    @Test func groupsJSONCarriesTheCaveatTheTextShows() throws {
+        let nvme = FakeDevice("0000:04:00.0", id: "144d:a808", class: "010802", group: 5, driver: "nvme")
+        let machine = try FakeMachine(Fixtures.gpuWithAudio + [nvme], config: "# none\n")
+        let text = try machine.run(["groups"]).lines.filter { $0.contains("passable, but ") }
+        let groups = try #require(try machine.run(["groups", "--json"]).json()["groups"] as? [[String: Any]])
+        let caveats = groups.compactMap { $0["caveat"] as? String }
+        #expect(!caveats.isEmpty)
+        #expect(text.count == caveats.count)
+        #expect(caveats.allSatisfy { caveat in text.contains { $0.hasSuffix("passable, but " + caveat) } })
+    }
+
+    @Test func applyExitsOneWhenItLeavesADeviceAlone() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0 10de:1b02\n")
+        let console = machine.tree.root + "/class/graphics/fb0"
+        try FileManager.default.createDirectory(atPath: console, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: console + "/device", withDestinationPath: "../../../devices/pci0000:00/0000:03:00.0")
+        let result = try machine.run(["apply"])
+        #expect(result.status == 1)
+        #expect(result.output.contains("0000:03:00.0 [10de:1b02]: left alone: in use by the host"))
+    }
+
+    @Test func uninstallJSONAndItsDryRunRelease() throws {
+        var devices = Fixtures.gpuWithAudio
+        for index in devices.indices where devices[index].address.hasPrefix("0000:03:00.") { devices[index].driver = "vfio-pci" }
+        let machine = try FakeMachine(devices, config: "03:00.0 10de:1b02\n")
+        let result = try machine.run(["uninstall", "--dry-run", "--release-now", "--json"])
+        #expect(result.status == 0, "\(result.errors)")
+        let json = try result.json()
+        #expect(json["dry_run"] as? Bool == true)
+        #expect(json["changed"] as? Bool == false)
+        #expect(json["released"] as? [String] == ["would release 0000:03:00.0 from vfio-pci", "would release 0000:03:00.1 from vfio-pci"])
+        #expect(machine.tree.driver(of: "0000:03:00.0") == "vfio-pci")
+        let purge = try machine.run(["uninstall", "--dry-run", "--purge", "--json"]).json()
+        #expect(purge["changed"] as? Bool == true)
+        #expect((purge["changes"] as? [[String: Any]])?.first?["path"] as? String == "/etc/earlybind.conf")
+        #expect(try machine.read("/etc/earlybind.conf") == "03:00.0 10de:1b02\n")
+    }
+
+    /// A rebuild alone (the config changed, no file of install's did) is a change: the caller must reboot.
+    @Test func installReportsARebuildAsAChange() throws {
+        func changed(_ outcome: InstallOutcome) -> JSON? {
+            guard case .object(let members) = outcome.json else { return nil }
+            return members.first { $0.0 == "changed" }?.1
+        }
+        var outcome = InstallOutcome(backend: .initramfsTools, runsCommands: true)
+        #expect(changed(outcome) == .bool(false))
+        outcome.commands = [.updateGrub]
+        #expect(changed(outcome) == .bool(false))
+        outcome.commands = [.updateInitramfs]
+        #expect(changed(outcome) == .bool(true))
     }
 }

@@ -46,9 +46,13 @@ import Testing
         ("0000:03:00", "bad PCI address '0000:03:00': expected [DOMAIN:]BB:DD.F"),
         ("gpu", "'gpu' is neither a PCI address ([DOMAIN:]BB:DD.F) nor an ID (vvvv:dddd)"),
         ("10de:1b0", "'10de:1b0' is neither a PCI address ([DOMAIN:]BB:DD.F) nor an ID (vvvv:dddd)"),
-        ("03:00.0 FORCE", "unexpected 'FORCE' after address 0000:03:00.0: write 'force' in lowercase"),
+        ("03:00.0 FORCE", "'FORCE': write 'force' in lowercase"),
+        ("03:00.0 10de:1b02 FORCE", "'FORCE': write 'force' in lowercase"),
+        ("03:00.0 10de:2206 10de:2206", "unexpected '10de:2206' after 0000:03:00.0 10de:2206: an address takes one ID"),
         ("03:00.0 nouveau", "unexpected 'nouveau' after address 0000:03:00.0: expected a vvvv:dddd ID or 'force'"),
-        ("03:00.0 10de:1b02 10de:10ef", "unexpected '10de:10ef': 'force' must come last, once"),
+        ("03:00.0 10de:1b02 10de:10ef", "unexpected '10de:10ef' after 0000:03:00.0 10de:1b02: an address takes one ID"),
+        ("03:00.0 10de:1b02 force force", "unexpected 'force' after 0000:03:00.0 10de:1b02: 'force' must come last, once"),
+        ("03:00.0 10de:1b02 nouveau", "unexpected 'nouveau' after 0000:03:00.0 10de:1b02: only 'force' may follow the ID"),
         ("03:00.0 force force", "unexpected 'force' after address 0000:03:00.0: 'force' must come last, once"),
         ("10de:1b02 03:00.0", "unexpected '03:00.0' after ID 10de:1b02: only 'force' may follow"),
         ("force", "'force' is neither a PCI address ([DOMAIN:]BB:DD.F) nor an ID (vvvv:dddd)"),
@@ -79,6 +83,13 @@ import Testing
         let message = config.errors[0].description
         #expect(!message.utf8.contains { $0 < 0x20 })
         #expect(message.hasPrefix("f:1: '?[31mx"))
+    }
+
+    /// A byte order mark (Windows editors) is not part of the first address.
+    @Test func aByteOrderMarkIsNotContent() {
+        let config = Config.parse([0xEF, 0xBB, 0xBF] + Array("0000:03:00.0 10de:1b02\n".utf8), file: "/etc/earlybind.conf")
+        #expect(config.errors.isEmpty)
+        #expect(config.entries.map(\.selector) == [.address(address("0000:03:00.0"), expected: id("10de:1b02"))])
     }
 
     @Test func emptyConfigHasNoEntries() {

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Options every command takes: where sysfs is, and the root everything else is read and written under.
 struct GlobalOptions: ParsableArguments {
@@ -22,13 +25,25 @@ struct GlobalOptions: ParsableArguments {
 
     func validate() throws {
         if full { OutputWidth.full = true }
-        guard InstallRoot(root) != nil else {
-            throw ValidationError("--root '\(root)': must be an absolute path of letters, digits and ._+-:,= only, without . or .. (it is printed into shell commands to paste)")
+        guard InstallRoot(GlobalOptions.absolute(root)) != nil else {
+            throw ValidationError("--root '\(root)': must be a path of letters, digits and ._+-:,= only (it is printed into shell commands to paste)")
         }
-        guard sysfs.hasPrefix("/") else {
-            throw ValidationError("--sysfs '\(sysfs)': must be an absolute path")
-        }
+        guard !GlobalOptions.absolute(sysfs).isEmpty else { throw ValidationError("--sysfs '\(sysfs)': no such directory") }
     }
 
-    var host: Host { Host(root: InstallRoot(root)!, sysfsRoot: sysfs, pciIDsPath: pciIDs) }
+    /// A relative path (`--root staged`) taken from the working directory, as dpkg and
+    /// systemctl take theirs: an existing one as its real path, without . or .. An
+    /// absolute path stays as given, for InstallRoot to judge.
+    static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        if let real = realpath(path, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        var directory = [CChar](repeating: 0, count: Int(PATH_MAX))
+        guard getcwd(&directory, directory.count) != nil else { return "" }
+        return String(cString: directory) + "/" + path
+    }
+
+    var host: Host { Host(root: InstallRoot(GlobalOptions.absolute(root))!, sysfsRoot: GlobalOptions.absolute(sysfs), pciIDsPath: pciIDs) }
 }

@@ -37,6 +37,10 @@ extension Earlybind {
                 }
                 groups.append((number, refusal, views))
             }
+            // With the IOMMU off no device has a group: they are listed all the same.
+            let ungrouped = inventory.devices.filter { $0.iommuGroup == nil }.map { device in
+                DeviceView(device, names: names, configured: configured.contains(device.address))
+            }
 
             if json {
                 print(JSON.object([
@@ -46,15 +50,20 @@ extension Earlybind {
                             ("group", .int(group.number)),
                             ("passable", .bool(group.refusal == nil && group.devices.contains { !$0.device.staysWithHost })),
                             ("reason", .optional(group.refusal?.code ?? (group.devices.contains { !$0.device.staysWithHost } ? nil : "only_bridges"))),
+                            ("caveat", .optional(group.refusal == nil ? Groups.caveat(group.devices) : nil)),
                             ("devices", .array(group.devices.map(\.json))),
                         ])
                     })),
+                    ("ungrouped_devices", .array(ungrouped.map(\.json))),
                 ]).rendered())
                 return
             }
 
             guard inventory.iommuEnabled else {
                 print(IOMMUAdvice.off(host: host, inventory: inventory))
+                print("")
+                print("devices (no IOMMU groups until the IOMMU is on):")
+                print(ungrouped.flatMap { $0.lines() }.joined(separator: "\n"))
                 return
             }
             var output: [String] = []
@@ -65,8 +74,8 @@ extension Earlybind {
                 } else if let refusal = group.refusal {
                     verdict = "not passable: " + refusal.description.replacingAll(" (add force to take it)", with: "")
                         .replacingAll("IOMMU group \(group.number) also ", with: "")
-                } else if let critical = group.devices.first(where: { $0.device.hostCriticalKind != nil }) {
-                    verdict = "passable, but it is \(critical.device.hostCriticalKind!.description): the host must not need it"
+                } else if let caveat = Groups.caveat(group.devices) {
+                    verdict = "passable, but " + caveat
                 } else {
                     verdict = "passable"
                 }
@@ -78,6 +87,12 @@ extension Earlybind {
                 print("")
                 configured.problems.forEach { print("warning: \($0)") }
             }
+        }
+
+        /// A passable group the host may still need (storage, a NIC): the text's "passable, but".
+        static func caveat(_ devices: [DeviceView]) -> String? {
+            devices.first { $0.device.hostCriticalKind != nil }
+                .map { "it is \($0.device.hostCriticalKind!.description): the host must not need it" }
         }
     }
 }

@@ -36,7 +36,7 @@ struct StatusReport {
         return packaged && local ? "both" : packaged ? "package" : local ? "install" : "none"
     }
     let configExists: Bool
-    let configErrors: [String]
+    let configErrors: [ConfigError]
     let configReadError: String?
     let outdatedImages: [String]
     let images: [String]
@@ -103,7 +103,7 @@ struct StatusReport {
         configReadError = readError
         var info = stat()
         configExists = lstat(host.configPath, &info) == 0
-        configErrors = loaded?.config.errors.map(\.description) ?? []
+        configErrors = loaded?.config.errors ?? []
         if let booted = record?.configSHA256, let text = loaded?.text {
             configChangedSinceBoot = booted != SHA256.hex(text)
         } else {
@@ -121,6 +121,7 @@ struct StatusReport {
                     address: decision.address, id: StatusReport.expectedID(decision.address, in: config) ?? PCIID(vendor: 0, device: 0),
                     classCode: 0, isBootVGA: false, iommuGroup: nil, driver: nil)
                 var view = DeviceView(device, names: names, configured: true)
+                view.absent = decision.device == nil
                 view.problem = StatusReport.problem(decision, configHasErrors: !configErrors.isEmpty, context: (
                     off: cmdline.contains("earlybind=off"), installed: !hookPaths.isEmpty && !initTopPaths.isEmpty,
                     outdated: !outdatedImages.isEmpty,
@@ -165,13 +166,14 @@ struct StatusReport {
             all.append(.error("config_unreadable", nil, "cannot read the config: \(configReadError)",
                               fix: geteuid() == 0 ? "make \(Config.defaultPath) a readable file" : "run 'earlybind status' as root (sudo earlybind status)"))
         } else if !configErrors.isEmpty {
-            all.append(.error("config_invalid", nil, configErrors.joined(separator: "; "), fix: "fix those lines of \(Config.defaultPath), then run 'earlybind install'"))
+            all.append(.error("config_invalid", nil, configErrors.map(\.description).joined(separator: "; "), fix: "fix those lines of \(Config.defaultPath), then run 'earlybind install'"))
         } else if devices.isEmpty && unmatchedIDs.isEmpty && inventory.problem == nil {
             all.append(.error("nothing_configured", nil, "no device is configured for vfio-pci",
                               fix: "earlybind groups, then earlybind add ADDRESS and earlybind install"))
         }
         all += unmatchedIDs.map { .error("id_unmatched", nil, "no device has the ID \($0) of the config", fix: "earlybind remove \($0), or check 'earlybind groups'") }
-        all += iommu.checks
+        // An unreadable sysfs shows no groups: that says nothing about the IOMMU.
+        if inventory.problem == nil { all += iommu.checks }
         for view in devices {
             guard let problem = view.problem else { continue }
             all.append(.error(problem.code, view.device.address, problem.message, fix: StatusReport.fix(forProblem: problem.code, view.device.address)))
@@ -284,7 +286,9 @@ struct StatusReport {
                 ("backend", .optional(backend?.rawValue)),
                 ("config", .string(Config.defaultPath)),
                 ("config_exists", .bool(configExists)),
-                ("config_errors", .array(configErrors.map(JSON.string))),
+                ("config_errors", .array(configErrors.map {
+                    .object([("file", .string($0.file)), ("line", .int($0.line)), ("message", .string($0.message))])
+                })),
                 ("initramfs_images", .array(images.map(JSON.string))),
                 ("outdated_images", .array(outdatedImages.map(JSON.string))),
             ])),
@@ -316,6 +320,8 @@ struct StatusReport {
         lines.append("IOMMU")
         if iommu.enabled {
             row("groups", "\(iommu.groups) in \(host.sysfs.root)/kernel/iommu_groups")
+        } else if inventory.problem != nil {
+            row("groups", "unknown: cannot read \(host.sysfs.root)")
         } else {
             row("groups", "none: the IOMMU is off")
         }
@@ -352,7 +358,7 @@ struct StatusReport {
         } else {
             row("config", Config.defaultPath + (configExists ? "" : " (none)"))
         }
-        configErrors.forEach { row("config error", $0) }
+        configErrors.forEach { row("config error", $0.description) }
         if images.isEmpty {
             row("initramfs", "no /boot/initrd.img-*")
         } else if outdatedImages.isEmpty {

@@ -8,6 +8,8 @@ struct DeviceView {
     var configured: Bool
     /// A stable snake_case code when something keeps the device from the VM, with a sentence.
     var problem: (code: String, message: String)?
+    /// The config names it, but no device is at its address: nothing of it can be read.
+    var absent = false
     /// Keys only one command shows (status: the device's reset and firmware framebuffer), after the common ones.
     var extraJSON: [(String, JSON)] = []
 
@@ -22,11 +24,11 @@ struct DeviceView {
     var json: JSON {
         .object([
             ("address", .string(device.address.description)),
-            ("vendor", .string(hex4(device.id.vendor))),
-            ("device", .string(hex4(device.id.device))),
-            ("class", .string(classHex(device.classCode))),
-            ("class_name", .string(className)),
-            ("product", .string(product)),
+            ("vendor", absent ? .null : .string(hex4(device.id.vendor))),
+            ("device", absent ? .null : .string(hex4(device.id.device))),
+            ("class", absent ? .null : .string(classHex(device.classCode))),
+            ("class_name", absent ? .null : .string(className)),
+            ("product", absent ? .null : .string(product)),
             ("iommu_group", .optional(device.iommuGroup)),
             ("driver", .optional(device.driver?.description)),
             ("boot_vga", .bool(device.isBootVGA)),
@@ -46,6 +48,7 @@ struct DeviceView {
         if device.isBridge { marks.append("bridge") }
         if configured { marks.append("configured") }
         let markText = marks.joined(separator: ", ")
+        if absent { return [indent + device.address.description + " (no device at this address)  " + markText] }
         let driver = device.driver?.description ?? "-"
         let lead = indent + device.address.description + " [" + device.id.description + "] "
         let productLine = indent + String(repeating: " ", count: 13) + product
