@@ -17,7 +17,7 @@ import Testing
     /// The runs of each scenario, by the file that holds their expected output.
     static let runs: [(file: String, arguments: [String])] = [
         ("groups.txt", ["groups"]), ("groups.json", ["groups", "--json"]),
-        ("status.txt", ["status"]), ("status.json", ["status", "--json"]),
+        ("status.txt", ["status"]), ("status.json", ["status", "--json"]), ("status.prom", ["status", "--format", "prometheus"]),
         ("vm-xml.txt", ["vm-xml"]), ("vm-xml-proxmox.txt", ["vm-xml", "--format", "proxmox"]),
         ("vm-xml-qemu.txt", ["vm-xml", "--format", "qemu"]),
     ]

@@ -197,4 +197,30 @@ import Testing
         outcome.commands = [.updateInitramfs]
         #expect(changed(outcome) == .bool(true))
     }
+
+    /// A textfile for node_exporter: written whole through a rename, and exit 0 even when
+    /// not ready, so that `status --format prometheus --output F` in a timer keeps F current.
+    @Test func prometheusMetricsGoToTheFileWholeWhetherReadyOrNot() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0 10de:1b02\n0000:07:00.0 10de:1b02\n")
+        #expect(try machine.run(["status"]).status == 1)
+        let directory = machine.root + "/textfile"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try "old\n".write(toFile: directory + "/earlybind.prom", atomically: false, encoding: .utf8)
+        let result = try machine.run(["status", "--format", "prometheus", "--output", directory + "/earlybind.prom"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["earlybind.prom"])
+        let text = try String(contentsOfFile: directory + "/earlybind.prom", encoding: .utf8)
+        #expect(text.contains("earlybind_ready 0\n"))
+        #expect(text.contains("earlybind_configured_devices 3\n"))
+        #expect(text.contains("earlybind_device_on_vfio{address=\"0000:03:00.0\",id=\"10de:1b02\"} 0\n"))
+        #expect(text.contains("earlybind_device_on_vfio{address=\"0000:07:00.0\",id=\"\"} 0\n"))
+        #expect(text.contains("earlybind_group_viable{group=\"3\"} 0\n"))
+        // Every sample line is NAME[{LABELS}] VALUE, every family typed before its samples.
+        let lines = text.split(separator: "\n").map(String.init)
+        let samples = lines.filter { !$0.hasPrefix("#") }
+        #expect(samples.allSatisfy { $0.range(of: #"^earlybind_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9]+$"#, options: .regularExpression) != nil })
+        #expect(samples.allSatisfy { sample in lines.contains("# TYPE " + sample.prefix { $0 != "{" && $0 != " " } + " gauge") })
+        #expect(try machine.run(["status", "--output", directory + "/x"]).status == 64)
+    }
 }

@@ -24,14 +24,27 @@ extension Earlybind {
                 interrupts remapped.
 
                 Exit status: 0 ready, 1 not ready, 2 when status cannot tell (sysfs or the \
-                config cannot be read).
+                config cannot be read). With --format prometheus: 0 whenever the metrics \
+                were written, ready or not (earlybind_ready says which), so that a timer \
+                keeps the node_exporter textfile current when it matters most; the groups \
+                are judged from sysfs alone, never opening /dev/vfio.
                 """
         )
 
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case text, json, prometheus
+        }
+
         @OptionGroup var options: GlobalOptions
 
-        @Flag(name: .long, help: "Print JSON.")
+        @Flag(name: .long, help: "Print JSON (as --format json).")
         var json = false
+
+        @Option(name: .long, help: "text, json, or prometheus (the node_exporter textfile format).")
+        var format: Format = .text
+
+        @Option(name: .long, help: ArgumentHelp("With --format prometheus: write the metrics to FILE, through a temporary file renamed over it, instead of standard output.", valueName: "FILE"))
+        var output: String?
 
         @Flag(name: .long, help: "Decide each group's viability from sysfs alone, never opening /dev/vfio: for timers and monitoring, where a VM may be starting and the node admits one opener.")
         var passive = false
@@ -43,9 +56,23 @@ extension Earlybind {
         @Option(name: .long, help: .hidden)
         var kernelLog: String?
 
+        func validate() throws {
+            if json && format != .text && format != .json { throw ValidationError("--json and --format \(format.rawValue) exclude each other") }
+            if output != nil && format != .prometheus { throw ValidationError("--output goes with --format prometheus") }
+        }
+
         func run() throws {
-            let report = StatusReport(host: options.host, kernelLogPath: kernelLog, mayOpenGroupNodes: !passive, unpackImages: images)
-            print(json ? report.json.rendered() : report.text)
+            let metrics = format == .prometheus
+            let report = StatusReport(host: options.host, kernelLogPath: kernelLog, mayOpenGroupNodes: !passive && !metrics, unpackImages: images)
+            if metrics {
+                let text = PrometheusMetrics(report: report).text
+                guard let output else { print(text, terminator: ""); return }
+                do { try PosixIO().replaceFile(GlobalOptions.absolute(output), Array(text.utf8), mode: 0o644) } catch {
+                    throw MachineError(description: "cannot write \(output): \(error)")
+                }
+                return
+            }
+            print(json || format == .json ? report.json.rendered() : report.text)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }
     }

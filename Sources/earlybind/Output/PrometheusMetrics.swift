@@ -1,0 +1,44 @@
+import EarlybindCore
+
+/// `status --format prometheus`: the node_exporter textfile format, one gauge family per
+/// fact a monitor alerts on.
+struct PrometheusMetrics {
+    let report: StatusReport
+
+    var text: String {
+        var lines: [String] = []
+        func family(_ name: String, _ help: String, _ samples: [(labels: [(String, String)], value: Int)]) {
+            lines.append("# HELP \(name) \(help)")
+            lines.append("# TYPE \(name) gauge")
+            for sample in samples {
+                let labels = sample.labels.isEmpty ? ""
+                    : "{" + sample.labels.map { "\($0.0)=\"\(PrometheusMetrics.escaped($0.1))\"" }.joined(separator: ",") + "}"
+                lines.append(name + labels + " \(sample.value)")
+            }
+        }
+        family("earlybind_ready", "1 when every configured device can go to a VM (earlybind status exits 0).",
+               [([], report.ready ? 1 : 0)])
+        family("earlybind_configured_devices", "Devices the config selects, with their IOMMU groups.",
+               [([], report.devices.count)])
+        family("earlybind_device_on_vfio", "1 when the configured device is bound to vfio-pci.",
+               report.devices.map { view in
+                   ([("address", view.device.address.description), ("id", view.absent ? "" : view.device.id.description)],
+                    !view.absent && view.device.driver == .vfioPCI ? 1 : 0)
+               })
+        family("earlybind_group_viable", "1 when every endpoint of the configured device's IOMMU group is on vfio-pci, pci-stub or no driver.",
+               report.viability.groups.map { ([("group", "\($0.number)")], $0.viable ? 1 : 0) })
+        // No samples without this boot's report: a zero would claim the boot bound nothing.
+        let outcomes = report.bootRecord.map { record in
+            [("bound", ["bound", "already_bound"]), ("left", ["left"]), ("failed", ["failed"])].map { outcome, actions in
+                ([("outcome", outcome)], record.devices.filter { actions.contains($0.action) }.count)
+            }
+        } ?? []
+        family("earlybind_boot_devices", "Devices this boot's binder bound, left alone or failed to bind.", outcomes)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A label value as the text format wants it.
+    static func escaped(_ value: String) -> String {
+        value.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"").replacingAll("\n", with: "\\n")
+    }
+}
