@@ -97,21 +97,26 @@ final class XMLElement {
         while let amp = rest.firstIndex(of: "&") {
             out += rest[..<amp]
             guard let semicolon = rest[amp...].firstIndex(of: ";") else { out += rest[amp...]; return out }
-            let entity = rest[rest.index(after: amp)..<semicolon]
-            switch entity {
-            case "amp": out += "&"
-            case "lt": out += "<"
-            case "gt": out += ">"
-            case "apos": out += "'"
-            case "quot": out += "\""
-            default:
-                let number = entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16)
-                    : entity.hasPrefix("#") ? UInt32(entity.dropFirst(), radix: 10) : nil
-                if let number, let scalar = Unicode.Scalar(number) { out.unicodeScalars.append(scalar) } else { out += rest[amp...semicolon] }
-            }
+            out += character(ofReference: rest[rest.index(after: amp)..<semicolon]) ?? String(rest[amp...semicolon])
             rest = rest[rest.index(after: semicolon)...]
         }
         return out + rest
+    }
+
+    /// What `&NAME;` stands for: one of the five named references or a character number
+    /// (no sign); nil for anything else, which libvirt's parser refuses.
+    static func character(ofReference name: Substring) -> String? {
+        switch name {
+        case "amp": return "&"
+        case "lt": return "<"
+        case "gt": return ">"
+        case "apos": return "'"
+        case "quot": return "\""
+        default:
+            guard !name.contains("+"), !name.contains("-") else { return nil }
+            let number = name.hasPrefix("#x") ? UInt32(name.dropFirst(2), radix: 16) : name.hasPrefix("#") ? UInt32(name.dropFirst(), radix: 10) : nil
+            return number.flatMap(Unicode.Scalar.init).map { String(Character($0)) }
+        }
     }
 }
 
@@ -223,10 +228,7 @@ struct XMLReader {
     /// the five named ones or a character number, closed by ';'. A bare '&' is not XML.
     func isReference(at offset: Int) -> Bool {
         guard let semicolon = bytes[offset...].prefix(12).firstIndex(of: UInt8(ascii: ";")) else { return false }
-        let body = String(decoding: bytes[(offset + 1)..<semicolon], as: UTF8.self)
-        if ["amp", "lt", "gt", "apos", "quot"].contains(body) { return true }
-        let number = body.hasPrefix("#x") ? UInt32(body.dropFirst(2), radix: 16) : body.hasPrefix("#") ? UInt32(body.dropFirst(), radix: 10) : nil
-        return number.flatMap(Unicode.Scalar.init) != nil && !body.contains("+") && !body.contains("-")
+        return XMLElement.character(ofReference: Substring(String(decoding: bytes[(offset + 1)..<semicolon], as: UTF8.self))) != nil
     }
 
     /// Everything up to and including `end`, from the current position.
