@@ -96,6 +96,7 @@ import Testing
     /// A running VM holds the group open: unbinding would wait on it or pull the card from the guest.
     @Test func aGroupAVMHoldsIsRefusedWithTheHolderNamed() throws {
         _ = try applier.apply(dryRun: false).lines
+        try machine.write("/dev/vfio/3", "")
         try link(proc + "/4321/fd/21", to: "/dev/vfio/3")
         try machine.write("/proc/4321/comm", "qemu-system-x86\n")
         let before = kernel.writes.count
@@ -104,6 +105,20 @@ import Testing
         #expect(outcome.lines.first == "0000:03:00.0: refused: qemu-system-x86 (pid 4321) has its group open (/dev/vfio/3), as a running VM does: shut that VM down first")
         #expect(kernel.writes.count == before)
         #expect(machine.tree.driver(of: "0000:03:00.1") == "vfio-pci")
+    }
+
+    /// An iommufd-era VMM holds a member's own node, not the group's: refused the same way.
+    @Test func aMembersOwnVFIONodeHeldIsRefusedToo() throws {
+        _ = try applier.apply(dryRun: false).lines
+        try FileManager.default.createDirectory(atPath: machine.tree.root + "/bus/pci/devices/0000:03:00.1/vfio-dev/vfio0",
+                                                withIntermediateDirectories: true)
+        try machine.write("/dev/vfio/devices/vfio0", "")
+        try link(proc + "/4322/fd/5", to: "/dev/vfio/devices/vfio0")
+        try machine.write("/proc/4322/comm", "cloud-hypervisor\n")
+        let outcome = try Releaser(host: host).release(selectors: [], sysfs: kernelSysfs)
+        #expect(outcome.failed == 2)
+        #expect(outcome.lines.first == "0000:03:00.0: refused: cloud-hypervisor (pid 4322) has its group open (/dev/vfio/devices/vfio0), as a running VM does: shut that VM down first")
+        #expect(machine.tree.driver(of: "0000:03:00.0") == "vfio-pci")
     }
 
     @Test func releaseDryRunWritesNothing() throws {

@@ -49,8 +49,9 @@ extension Earlybind {
             var report: [String] = []
             var removed: [String] = []
             for number in lines.sorted() {
-                removed.append(editor.display(number))
-                report.append("  line \(number): \(editor.display(number))")
+                let line = editor.display(number)
+                removed.append(line)
+                report.append("  line \(number): \(line)")
                 // An ID entry may select devices beyond the one named: say which stop being bound.
                 if let entry = loaded.config.entries.first(where: { $0.line == number }), case .id(let id) = entry.selector {
                     let selected = inventory.devices.filter { $0.id == id }.map(\.address.description)

@@ -36,20 +36,25 @@ struct GroupViability {
     /// Addresses in the config: a blocker among them needs only `apply`, any other an `add` first.
     let configured: Set<PCIAddress>
 
+    /// The device nodes through which a VMM holds a group, those that exist: the group's
+    /// own and, as iommufd-era VMMs open instead, each member's (/dev/vfio/devices/vfioN).
+    static func vfioNodes(ofGroup number: Int, members: [PCIDevice], host: Host) -> Set<String> {
+        var nodes: Set<String> = ["/dev/vfio/\(number)"]
+        for member in members {
+            for node in host.sysfsList("bus/pci/devices/\(member.address)/vfio-dev") { nodes.insert("/dev/vfio/devices/" + node) }
+        }
+        return nodes.filter { PosixIO().exists(host.root.resolve($0)) }
+    }
+
     /// `askKernel`: open each group's node once for VFIO_GROUP_GET_STATUS. Only for this
     /// machine's own /sys and /dev, as root, and never for periodic runs: the node admits
     /// one opener, so a VM starting at that moment would fail.
     init(groups numbers: [Int], configured: Set<PCIAddress>, inventory: Inventory, host: Host, askKernel: Bool) {
         self.configured = configured
-        // A group's node exists once a member is on a VFIO driver; a member's own node
-        // (/dev/vfio/devices/vfioN) is what iommufd-era VMMs open instead.
+        // A group's node exists once a member is on a VFIO driver.
         var nodesByGroup: [Int: Set<String>] = [:]
         for number in numbers {
-            var nodes: Set<String> = ["/dev/vfio/\(number)"]
-            for member in inventory.members(of: number) {
-                for node in host.sysfsList("bus/pci/devices/\(member.address)/vfio-dev") { nodes.insert("/dev/vfio/devices/" + node) }
-            }
-            nodesByGroup[number] = nodes.filter { PosixIO().exists(host.root.resolve($0)) }
+            nodesByGroup[number] = GroupViability.vfioNodes(ofGroup: number, members: inventory.members(of: number), host: host)
         }
         // One pass over /proc for all groups, none when no node exists; never against another machine's sysfs.
         let wanted = nodesByGroup.values.reduce(into: Set<String>()) { $0.formUnion($1) }

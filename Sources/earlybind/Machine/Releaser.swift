@@ -54,13 +54,17 @@ struct Releaser {
         return outcome
     }
 
-    /// The process holding each address's group (/dev/vfio/N) open, if any.
+    /// The process holding each address's group open (its /dev/vfio node, or a member's), if any;
+    /// as status does, never this machine's /proc against another machine's sysfs.
     private func vfioHolders<IO: FileIO>(of addresses: [PCIAddress], sysfs: Sysfs<IO>) -> [PCIAddress: OpenFiles<IO>.Holder] {
-        var groups: [PCIAddress: String] = [:]
+        guard host.procMatchesSysfs else { return [:] }
+        let inventory = Inventory(host)
+        var nodes: [PCIAddress: Set<String>] = [:]
         for address in addresses {
-            if let group = (try? sysfs.device(address))??.iommuGroup { groups[address] = "/dev/vfio/\(group)" }
+            guard let group = (try? sysfs.device(address))??.iommuGroup else { continue }
+            nodes[address] = GroupViability.vfioNodes(ofGroup: group, members: inventory.members(of: group), host: host)
         }
-        let holders = OpenFiles(io: sysfs.io, procRoot: host.procRoot).holders(of: Set(groups.values))
-        return groups.compactMapValues { path in holders.first { $0.path == path } }
+        let holders = OpenFiles(io: sysfs.io, procRoot: host.procRoot).holders(of: nodes.values.reduce(into: []) { $0.formUnion($1) })
+        return nodes.compactMapValues { held in holders.first { held.contains($0.path) } }
     }
 }
