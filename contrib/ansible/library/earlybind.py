@@ -119,8 +119,8 @@ EXAMPLES = r"""
 RETURN = r"""
 entries:
   description:
-    - The config lines that C(earlybind add) wrote or updated, or that C(earlybind remove)
-      took out (in check mode, those it would).
+    - The entries that C(earlybind add) wrote or updated, or the whole config lines (comment
+      included) that C(earlybind remove) took out (in check mode, those it would).
   returned: always
   type: list
   elements: str
