@@ -6,16 +6,9 @@ import Testing
 /// root; the generated mkinitcpio files are run by bash with mkinitcpio's functions stubbed.
 extension InstallTests {
     func bash(_ script: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-euc", script]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "bash failed: \(script)")
-        return output
+        let result = try runProgram("/bin/bash", ["-euc", script])
+        #expect(result.status == 0, "bash failed: \(script)\n\(result.errors)")
+        return result.output
     }
 
     @Test func dracutIsDetectedInstalledAndUndone() throws {

@@ -85,6 +85,24 @@ extension InstallTests {
         #expect(!exists(Layout.grubDropInPath))
     }
 
+    /// The man page's kernel-parameter entry names exactly the IOMMU flags install adds on
+    /// Intel and on AMD (there is no amd_iommu=on: AMD-Vi is on by default).
+    @Test func theManPageNamesTheIOMMUFlagsInstallAdds() throws {
+        var added: Set<String> = []
+        for cpu in ["GenuineIntel", "AuthenticAMD"] {
+            try write("/proc/cpuinfo", "vendor_id\t: \(cpu)\n")
+            let host = Host(root: InstallRoot(root)!, sysfsRoot: root + "/sys", pciIDsPath: nil)
+            added.formUnion(BootLoaderFlags(host: host, framebufferOff: false).needed)
+        }
+        let page = try String(contentsOf: Self.repository.appending(path: "man/earlybind.8.in"), encoding: .utf8)
+        let lines = page.split(separator: "\n").map(String.init)
+        let entry = try #require(lines.indices.first { lines[$0] == ".TP" && lines[$0 + 1].contains("iommu=pt") })
+        let named = lines[entry + 1].split(separator: " ").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\",")) }
+            .filter { $0.contains("=") }
+        #expect(Set(named) == added)
+        #expect(added == ["intel_iommu=on", "iommu=pt"])
+    }
+
     @Test func amdIOMMUOffIsReportedOnAMD() throws {
         try write("/proc/cpuinfo", "vendor_id\t: AuthenticAMD\n")
         try write("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"amd_iommu=off intel_iommu=off\"\n")

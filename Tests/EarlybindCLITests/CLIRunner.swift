@@ -74,8 +74,14 @@ var earlybindExecutable: URL {
 /// Runs the `earlybind` built beside the test bundle.
 func runEarlybind(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
                   directory: String? = nil) throws -> CLIResult {
+    try runProgram(earlybindExecutable.path, arguments, environment: environment, input: input, directory: directory)
+}
+
+/// Runs a program to its end, with this process's environment plus `environment`.
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+                directory: String? = nil) throws -> CLIResult {
     let process = Process()
-    process.executableURL = earlybindExecutable
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

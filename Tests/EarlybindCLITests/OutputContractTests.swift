@@ -21,15 +21,7 @@ import Testing
         let script = try #require(["/usr/bin/script", "/bin/script"].first { FileManager.default.isExecutableFile(atPath: $0) },
                                   "script (util-linux) is needed")
         let command = ([earlybindExecutable.path] + arguments + ["--sysfs", machine.tree.root, "--root", machine.root]).joined(separator: " ")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = ["-qec", "stty cols \(columns); \(command)", "/dev/null"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let output = try runProgram(script, ["-qec", "stty cols \(columns); \(command)", "/dev/null"], input: "").output
         return output.replacingOccurrences(of: "\r", with: "").split(separator: "\n").map(String.init)
     }
 
@@ -101,6 +93,35 @@ import Testing
         let result = try machine.run(["add", "03:00.0"])
         #expect(result.status == 1)
         #expect(result.output.isEmpty, "\(result.output)")
+    }
+
+    /// `earlybind ARGUMENTS` as nobody on the real root, whose /etc is, in a mount namespace
+    /// of its own, a directory holding only `config` as earlybind.conf; returns the file after.
+    func asNobodyOnTheSystemRoot(config: String?, _ arguments: [String]) throws -> (result: CLIResult, config: String?) {
+        let etc = NSTemporaryDirectory() + "earlybind-etc-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: etc) }
+        if let config { try config.write(toFile: etc + "/earlybind.conf", atomically: false, encoding: .utf8) }
+        let script = "mount --bind \"$0\" /etc && exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$@\""
+        let result = try runProgram("/usr/bin/unshare", ["--mount", "sh", "-c", script, etc, earlybindExecutable.path] + arguments)
+        return (result, try? String(contentsOfFile: etc + "/earlybind.conf", encoding: .utf8))
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "needs root to drop it in a mount namespace of its own"))
+    func addAndRemoveWithoutRootSayRunItAsRootAndWriteNothing() throws {
+        let machine = try FakeMachine(Fixtures.gpuWithAudio)
+        let added = try asNobodyOnTheSystemRoot(config: nil, ["add", "03:00.0", "--sysfs", machine.tree.root])
+        #expect(added.result.status == 1)
+        #expect(added.result.errors.contains("add writes /etc/earlybind.conf: run it as root (--dry-run shows what it would write)"),
+                "\(added.result.errors)")
+        #expect(added.result.output.isEmpty && added.config == nil)
+
+        let entry = "0000:03:00.0 10de:1b02\n"
+        let removed = try asNobodyOnTheSystemRoot(config: entry, ["remove", "03:00.0", "--sysfs", machine.tree.root])
+        #expect(removed.result.status == 1)
+        #expect(removed.result.errors.contains("remove writes /etc/earlybind.conf: run it as root (--dry-run shows what it would remove)"),
+                "\(removed.result.errors)")
+        #expect(removed.result.output.isEmpty && removed.config == entry)
     }
 
     @Test func removeIsIdempotentAndReportsJSON() throws {

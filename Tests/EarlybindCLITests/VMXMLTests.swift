@@ -8,16 +8,8 @@ import Testing
     /// Runs virt-xml-validate on a definition; nil when it passes.
     static func validationFailure(_ path: String) throws -> String? {
         let validator = try #require(validator, "virt-xml-validate is needed (scripts/install-deps: libvirt-clients, libxml2-utils)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: validator)
-        process.arguments = [path, "domain"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? nil : report
+        let result = try runProgram(validator, [path, "domain"])
+        return result.status == 0 ? nil : result.output + result.errors
     }
 
     func xml(_ machine: FakeMachine, _ arguments: [String] = []) throws -> String {
