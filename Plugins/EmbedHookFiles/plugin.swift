@@ -18,6 +18,8 @@ struct EmbedHookFiles: BuildToolPlugin {
             ("mkinitcpioHook", package.appending(path: "hooks/mkinitcpio-hook")),
             ("mkinitcpioConf", package.appending(path: "hooks/mkinitcpio.conf")),
             ("systemdUnit", package.appending(path: "hooks/earlybind.service")),
+            ("confirmUnit", package.appending(path: "hooks/earlybind-confirm.service")),
+            ("confirmDropIn", package.appending(path: "hooks/earlybind-confirm.conf")),
         ]
         let output = context.pluginWorkDirectoryURL.appending(path: "HookFiles.swift")
         return [

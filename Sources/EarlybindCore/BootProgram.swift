@@ -104,7 +104,13 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
         self.log = log
     }
 
+    /// A boot without the trial variable (a test, `earlybind apply`).
     public mutating func run() {
+        run(trialVariables: Optional<PosixIO>.none)
+    }
+
+    /// The boot: `trialVariables` reaches the EFI variables, for a trial boot.
+    public mutating func run<Variables: EFIVariableIO>(trialVariables: Variables?) {
         if let cmdline = try? io.read(options.cmdline), BootProgram.isSwitchedOff(cmdline) {
             report.skipped = .switchedOff
             say("skipped: earlybind=off")
@@ -133,6 +139,15 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
         if config.entries.isEmpty {
             say("no devices configured in " + options.config)
             return
+        }
+
+        if let trialVariables, let step = trialStep(trialVariables) {
+            report.trial = step
+            if let message = step.message { say(message) }
+            if !step.binds {
+                report.skipped = .trialNotConfirmed
+                return
+            }
         }
 
         let sysfs = Sysfs(root: options.sysfs, io: io)
@@ -229,6 +244,25 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
     private mutating func record(_ outcome: DeviceOutcome) -> DeviceOutcome {
         say(outcome.logText)
         return outcome
+    }
+
+    /// Reads and advances the trial variable, with efivarfs mounted for the while unless
+    /// it already is (a systemd initramfs mounts it); nil on a machine booted without UEFI.
+    private mutating func trialStep<Variables: EFIVariableIO>(_ io: Variables) -> TrialStep? {
+        guard io.exists(TrialVariable<Variables>.firmwareDirectory(sysfs: options.sysfs)) else { return nil }
+        let directory = TrialVariable<Variables>.variablesDirectory(sysfs: options.sysfs)
+        // A mounted efivarfs always lists the firmware's own variables.
+        let mounted = !((try? io.list(directory)) ?? []).isEmpty
+        if !mounted {
+            if options.loadModules {
+                let result = loader.load("efivarfs", options: "")
+                if !result.isAvailable { return .unreachable("efivarfs: " + result.description) }
+            }
+            do { try io.mountEFIVariables(directory) } catch { return .unreachable(error.description) }
+        }
+        let step = TrialStep.advance(TrialVariable(sysfs: options.sysfs, io: io))
+        if !mounted { try? io.unmount(directory) }
+        return step
     }
 
     /// Loads vfio-pci unless told not to; returns why it is unusable, or nil when its driver is registered.

@@ -127,11 +127,14 @@ public struct BootReport: Sendable {
     public enum Skip: Sendable {
         case switchedOff
         case configError
+        /// A trial boot went unconfirmed (`TrialStep`).
+        case trialNotConfirmed
 
         public var code: String {
             switch self {
             case .switchedOff: return "earlybind=off"
             case .configError: return "config_error"
+            case .trialNotConfirmed: return "trial_not_confirmed"
             }
         }
     }
@@ -146,6 +149,8 @@ public struct BootReport: Sendable {
     public var configErrors: [ConfigError] = []
     public var devices: [DeviceOutcome] = []
     public var unmatchedIDs: [PCIID] = []
+    /// What this boot did with the trial variable; nil without UEFI or without devices to bind.
+    public var trial: TrialStep? = nil
 
     public init() {}
 
@@ -172,6 +177,7 @@ public struct BootReport: Sendable {
             })),
             ("unmatched_ids", .array(unmatchedIDs.map { .string($0.description) })),
             ("devices", .array(devices.map { $0.json })),
+            ("trial", trial?.json ?? .null),
         ])
     }
 }

@@ -3,7 +3,7 @@ import CKmod
 /// A failed system call on a path, described like kmod does:
 /// `could not write '/sys/bus/pci/drivers_probe': No such device`.
 public struct SystemError: Error, CustomStringConvertible, Sendable {
-    public enum Operation: Sendable { case read, write, readLink, list, create, rename, remove, sync }
+    public enum Operation: Sendable { case read, write, readLink, list, create, rename, remove, sync, mount, unmount }
 
     public let operation: Operation
     public let path: String
@@ -29,6 +29,8 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
         case .rename: verb = "rename to"
         case .remove: verb = "remove"
         case .sync: verb = "sync"
+        case .mount: verb = "mount efivarfs on"
+        case .unmount: verb = "unmount"
         }
         let cause = shortWrite ? "short write" : errorText(errno)
         return "could not " + verb + " '" + path + "': " + cause

@@ -40,11 +40,11 @@ func runBinder<IO: FileIO>(_ options: BootOptions, io: IO) {
     switch options.log {
     case .kmsg:
         var program = BootProgram(options: options, io: io, loader: KmodLoader(), log: KernelLog())
-        program.run()
+        program.run(trialVariables: PosixIO())
         program.saveReport()
     case .stderr:
         var program = BootProgram(options: options, io: io, loader: KmodLoader(), log: StandardErrorLog())
-        program.run()
+        program.run(trialVariables: PosixIO())
         program.saveReport()
     }
 }

@@ -79,6 +79,7 @@ extension InstallTests {
             add_file \(root)\(Layout.runnerPath) /usr/lib/earlybind/earlybind-run
             add_module vfio-pci
             add_module vfio_iommu_type1
+            add_module efivarfs?
             add_runscript
             add_file \(root)\(Layout.unitPath) /usr/lib/systemd/system/earlybind.service
             add_symlink /usr/lib/systemd/system/sysinit.target.wants/earlybind.service ../earlybind.service

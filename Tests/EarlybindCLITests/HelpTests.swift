@@ -73,7 +73,17 @@ import Testing
             pacman's database under the root), symlinks and blacklist lines are left alone
             and reported.
 
-            USAGE: earlybind install [--sysfs <DIR>] [--root <DIR>] [--full] [--backend <NAME>] [--no-initramfs] [--no-grub] [--migrate] [--firmware-framebuffer-off] [--firmware-framebuffer-on] [--dry-run] [--json]
+            Every image also gets efivarfs, so that the binder can keep a trial boot in an
+            EFI variable. --trial arms one once the install went through (see 'earlybind
+            trial'), and refuses before installing anything on a machine that cannot keep
+            one (no UEFI, no mounted efivarfs); with --root other than / it installs
+            without arming. --auto-confirm lays down
+            /etc/systemd/system/earlybind-confirm.service and a drop-in that starts it with
+            multi-user.target: once the boot reaches boot-complete.target it runs
+            'earlybind confirm --if-healthy'; later installs keep it until
+            --no-auto-confirm or uninstall takes it out.
+
+            USAGE: earlybind install <options>
 
             OPTIONS:
               --sysfs <DIR>           Read devices from this sysfs tree. (default: /sys)
@@ -98,6 +108,19 @@ import Testing
               --firmware-framebuffer-on
                                       Take initcall_blacklist=sysfb_init out of the
                                       boot-loader flags again (uninstall does too).
+              --trial                 Once installed, arm a trial boot (see 'earlybind
+                                      trial'): unless 'earlybind confirm' runs during the
+                                      next boot, the boot after it binds nothing. Needs
+                                      UEFI; with --root other than / it installs without
+                                      arming.
+              --auto-confirm          Also lay down
+                                      /etc/systemd/system/earlybind-confirm.service, which
+                                      confirms a trial boot once the boot reaches
+                                      boot-complete.target and the devices are ready with
+                                      the host keeping its display and default route; later
+                                      installs keep it.
+              --no-auto-confirm       Take earlybind-confirm.service away again (uninstall
+                                      does too).
               --dry-run               Show each change as a diff, and each command, and do
                                       nothing.
               --json                  Print what changed as JSON (for configuration

@@ -78,7 +78,7 @@ extension BootProgramTests {
         let options = program.options
         let data = try Data(contentsOf: URL(fileURLWithPath: options.report))
         let object = try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
-        #expect(Set(object.keys) == ["format", "version", "config_sha256", "skipped", "config_errors", "unmatched_ids", "devices"])
+        #expect(Set(object.keys) == ["format", "version", "config_sha256", "skipped", "config_errors", "unmatched_ids", "devices", "trial"])
         #expect(object["format"] as? Int == 1)
         #expect(object["skipped"] as? String == "config_error")
         let errors = try #require(object["config_errors"] as? [[String: Any]])

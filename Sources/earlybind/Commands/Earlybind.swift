@@ -22,7 +22,7 @@ struct Earlybind: ParsableCommand {
             'dmesg | grep earlybind:' shows what it did at boot.
             """,
         version: earlybindVersion,
-        subcommands: [Status.self, Groups.self, Add.self, Remove.self, VMXML.self, Install.self, Uninstall.self, Apply.self, Release.self]
+        subcommands: [Status.self, Groups.self, Add.self, Remove.self, VMXML.self, Install.self, Uninstall.self, Apply.self, Release.self, Trial.self, Confirm.self]
     )
 
     /// As ArgumentParser's, except that a bad value found only once a subcommand runs

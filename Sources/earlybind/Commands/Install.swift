@@ -60,6 +60,16 @@ extension Earlybind {
                 puts it back while it is unchanged since. Files owned by a package (per \
                 /var/lib/dpkg/info/*.list or pacman's database under the root), symlinks \
                 and blacklist lines are left alone and reported.
+
+                Every image also gets efivarfs, so that the binder can keep a trial boot \
+                in an EFI variable. --trial arms one once the install went through (see \
+                'earlybind trial'), and refuses before installing anything on a machine \
+                that cannot keep one (no UEFI, no mounted efivarfs); with --root other \
+                than / it installs without arming. --auto-confirm lays down \
+                \(Layout.confirmUnitPath) and a drop-in that starts it with \
+                multi-user.target: once the boot reaches boot-complete.target it runs \
+                'earlybind confirm --if-healthy'; later installs keep it until \
+                --no-auto-confirm or uninstall takes it out.
                 """
         )
 
@@ -81,6 +91,11 @@ extension Earlybind {
 
         @Flag var firmwareFramebuffer: FirmwareFramebuffer?
 
+        @Flag(name: .long, help: "Once installed, arm a trial boot (see 'earlybind trial'): unless 'earlybind confirm' runs during the next boot, the boot after it binds nothing. Needs UEFI; with --root other than / it installs without arming.")
+        var trial = false
+
+        @Flag var autoConfirm: AutoConfirm?
+
         @Flag(name: .long, help: "Show each change as a diff, and each command, and do nothing.")
         var dryRun = false
 
@@ -101,6 +116,20 @@ extension Earlybind {
             }
         }
 
+        enum AutoConfirm: EnumerableFlag {
+            case autoConfirm
+            case noAutoConfirm
+
+            static func help(for value: Self) -> ArgumentHelp? {
+                switch value {
+                case .autoConfirm:
+                    return "Also lay down \(Layout.confirmUnitPath), which confirms a trial boot once the boot reaches boot-complete.target and the devices are ready with the host keeping its display and default route; later installs keep it."
+                case .noAutoConfirm:
+                    return "Take earlybind-confirm.service away again (uninstall does too)."
+                }
+            }
+        }
+
         func validate() throws {
             if noGrub && firmwareFramebuffer != nil {
                 throw ValidationError("--firmware-framebuffer-off and --firmware-framebuffer-on change the boot-loader flags: leave out --no-grub")
@@ -113,7 +142,13 @@ extension Earlybind {
             let root = host.root
             let request = InstallPlan.Request(host: host, bootBinary: try InstallPlan.bootBinaryBesideExecutable(),
                                               backend: backend, bootLoader: !noGrub, rebuildInitramfs: !noInitramfs,
-                                              migrate: migrate, framebufferOff: firmwareFramebuffer.map { $0 == .firmwareFramebufferOff })
+                                              migrate: migrate, framebufferOff: firmwareFramebuffer.map { $0 == .firmwareFramebufferOff },
+                                              autoConfirm: autoConfirm.map { $0 == .autoConfirm })
+            let trialControl = TrialControl(host: host)
+            // A trial that cannot be armed is refused before anything is installed.
+            if trial && root.isSystemRoot, let reason = trialControl.unavailability() {
+                throw MachineError(description: "--trial: " + reason + "\nnothing was installed")
+            }
             let plan = BootPlanView(host)
             if let refusals = plan?.inUseWithoutForce(host), !refusals.isEmpty {
                 throw SafetyRefusal(description: refusals.map(\.reason).joined(separator: "\n")
@@ -123,10 +158,11 @@ extension Earlybind {
             var outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
             let note = framebufferNote(plan, framebufferOff: outcome.framebufferOff)
             outcome.notes += note.map { [$0] } ?? []
+            let trialOutcome = trial ? try arm(trialControl, root: root) : nil
             if json {
                 note.map(printError)
                 guard case .object(let members) = outcome.json else { return }
-                print(JSON.object(members + [("plan", plan?.json ?? .array([]))]).rendered())
+                print(JSON.object(members + [("plan", plan?.json ?? .array([])), ("trial", .optional(trialOutcome?.code))]).rendered())
                 return
             }
             print((dryRun ? "earlybind install (dry run) into " : "earlybind install into ") + root.path + ":")
@@ -146,6 +182,37 @@ extension Earlybind {
             if outcome.rebuildNeeded { print(rebuildAdvice(outcome, root: root)) }
             plan?.lines.forEach { print($0) }
             note.map { print($0) }
+            trialOutcome.map { print($0.line) }
+        }
+
+        /// What --trial did once the install went through.
+        enum TrialOutcome {
+            case armed, wouldArm, notArmed
+
+            var code: String {
+                switch self {
+                case .armed: return "armed"
+                case .wouldArm: return "would_arm"
+                case .notArmed: return "not_armed"
+                }
+            }
+
+            var line: String {
+                switch self {
+                case .armed: return "trial armed: the next boot binds; run 'earlybind confirm' once the host works, or the boot after it binds nothing"
+                case .wouldArm: return "would arm a trial boot"
+                case .notArmed: return "trial not armed: --root is not /; run 'earlybind trial' on that machine once it runs this system"
+                }
+            }
+        }
+
+        private func arm(_ trial: TrialControl, root: InstallRoot) throws -> TrialOutcome {
+            guard root.isSystemRoot else { return .notArmed }
+            if dryRun { return .wouldArm }
+            do { try trial.write(.armed) } catch {
+                throw MachineError(description: "installed, but --trial could not arm: \(error)")
+            }
+            return .armed
         }
 
         /// A note when the boot takes the boot VGA (a force on its entry) while nothing

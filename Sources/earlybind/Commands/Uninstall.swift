@@ -54,7 +54,8 @@ extension Earlybind {
             uninstaller.touchGrub = !noGrub
             uninstaller.output = say
             say((dryRun ? "earlybind uninstall (dry run) from " : "earlybind uninstall from ") + host.root.path + ":")
-            let (changes, commands) = try uninstaller.run()
+            var (changes, commands) = try uninstaller.run()
+            if let removed = try removeTrialVariable(host, say: say) { changes.append(removed) }
             if changes.isEmpty { say("  nothing to undo") }
             if Layout.isPackaged(host.root) && !purge {
                 say("""
@@ -72,6 +73,21 @@ extension Earlybind {
                 ]).rendered())
             }
             if release.failed > 0 { throw ExitCode(1) }
+        }
+
+        /// The running machine's trial variable goes too, so no later install inherits an
+        /// unconfirmed trial; a staged root has none of its own.
+        private func removeTrialVariable(_ host: Host, say: (String) -> Void) throws -> FileChange? {
+            guard host.root.isSystemRoot else { return nil }
+            let trial = TrialControl(host: host)
+            guard trial.hasUEFI, PosixIO().exists(trial.variable.path) else { return nil }
+            if dryRun {
+                say("would remove the trial variable \(trial.variable.path)")
+            } else {
+                do { try trial.variable.remove() } catch { throw MachineError(description: "cannot remove the trial variable: \(error)") }
+                say("  removed       \(trial.variable.path)")
+            }
+            return FileChange(path: trial.variable.path, action: .removed)
         }
     }
 }

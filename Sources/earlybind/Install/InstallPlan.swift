@@ -28,6 +28,8 @@ struct InstallPlan {
         /// --firmware-framebuffer-off (true) or --firmware-framebuffer-on (false); nil: as
         /// the manifest has it, so a later plain install keeps what an earlier one was asked.
         var framebufferOff: Bool? = nil
+        /// --auto-confirm (true) or --no-auto-confirm (false); nil: as the manifest has it.
+        var autoConfirm: Bool? = nil
     }
 
     /// One file install is responsible for.
@@ -110,6 +112,13 @@ struct InstallPlan {
             ? BootLoaderFlags(host: request.host, framebufferOff: request.framebufferOff ?? loaded.firmwareFramebufferOff) : nil
         bootLoaderWarnings = flags?.warnings() ?? []
         var planned = try InstallPlan.plannedFiles(request, backend, flags: flags)
+        let autoConfirm = request.autoConfirm ?? loaded.autoConfirm ?? false
+        if autoConfirm {
+            planned += [(Layout.confirmUnitPath, HookFiles.confirmUnit), (Layout.confirmDropInPath, HookFiles.confirmDropIn)].map {
+                File(path: $0.0, content: Array(InstallPlan.filledIn($0.1).utf8), mode: 0o644, ownedByEarlybind: true, createOnly: false)
+            }
+            try InstallPlan.refuseForeign(planned.suffix(2), root: root)
+        }
         let configuredIDs = RecipeLeftovers.configuredIDs(request.host)
         leftovers = RecipeLeftovers(root: root, configuredIDs: configuredIDs)
         let migration = request.migrate ? Migration(
@@ -157,6 +166,7 @@ struct InstallPlan {
         }
         self.commands = commands
         if let flags { manifest.bootFlags = flags.needed }
+        manifest.autoConfirm = autoConfirm ? true : nil
 
         (editedCopies, manifest) = InstallPlan.recording(writes, in: manifest, root: root)
         for path in migrated {
@@ -256,13 +266,18 @@ struct InstallPlan {
             }
         }
         if let flags { planned += try flags.plannedFiles() }
+        try refuseForeign(planned, root: root)
+        return planned
+    }
+
+    /// Refuses to overwrite a file of ours that someone else's file has taken the place of.
+    private static func refuseForeign(_ planned: some Sequence<File>, root: InstallRoot) throws {
         for file in planned where file.ownedByEarlybind {
-            if let current = try files.contents(root.resolve(file.path)),
+            if let current = try FileWriter().contents(root.resolve(file.path)),
                !String(decoding: current, as: UTF8.self).contains(Layout.marker) {
                 throw InstallError("'\(root.resolve(file.path))' was not written by earlybind: move it away first")
             }
         }
-        return planned
     }
 
     /// The planned files whose content differs from the one on disk; the config only when absent.
@@ -282,6 +297,7 @@ struct InstallPlan {
             .replacingAll("@CONFIG@", with: Config.defaultPath)
             .replacingAll("@RUNNER@", with: Layout.runnerPath)
             .replacingAll("@UNIT@", with: Layout.unitPath)
+            .replacingAll("@TRIAL_VARIABLE@", with: TrialVariable<PosixIO>.name)
     }
 
     /// What the initramfs is built from: every planned file but the boot loader's (the
@@ -290,7 +306,7 @@ struct InstallPlan {
         let files = FileWriter()
         var bytes: [UInt8] = []
         func add(_ path: String, _ content: [UInt8]) { bytes += Array(path.utf8) + [0] + Array(SHA256.hex(content).utf8) + [0] }
-        for file in planned where !Layout.bootLoaderPaths.contains(file.path) {
+        for file in planned where !Layout.bootLoaderPaths.contains(file.path) && !Layout.confirmPaths.contains(file.path) {
             add(file.path, file.createOnly ? ((try? files.contents(root.resolve(file.path))) ?? nil) ?? file.content : file.content)
         }
         for path in Layout.packagedPaths {

@@ -72,6 +72,11 @@ enum Layout {
     static let grubDropInPath = "/etc/default/grub.d/earlybind.cfg"
     /// kernel-install's, systemd-boot's and unified kernel images' command line.
     static let kernelCmdlinePath = "/etc/kernel/cmdline"
+    /// install --auto-confirm's unit, and the drop-in that starts it with multi-user.target.
+    static let confirmUnitPath = "/etc/systemd/system/earlybind-confirm.service"
+    static let confirmDropInPath = "/etc/systemd/system/multi-user.target.d/earlybind-confirm.conf"
+    /// Not initramfs inputs: they act in the booted system.
+    static let confirmPaths = [confirmUnitPath, confirmDropInPath]
     /// The boot-loader files: --no-grub leaves them alone, and they are not initramfs inputs.
     static let bootLoaderPaths = [grubDropInPath, kernelCmdlinePath]
     /// What grub-mkconfig writes from them: Debian's name, then Fedora's.

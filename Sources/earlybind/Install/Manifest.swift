@@ -64,6 +64,9 @@ struct Manifest: Codable, Equatable {
     /// later install keeps until --firmware-framebuffer-on; nil until an install without
     /// --no-grub. `status` checks this boot's command line for them.
     var bootFlags: [String]?
+    /// install --auto-confirm laid down earlybind-confirm.service; later installs keep it
+    /// until --no-auto-confirm or uninstall.
+    var autoConfirm: Bool?
 
     /// Whether the boot-loader flags keep the firmware framebuffer off.
     var firmwareFramebufferOff: Bool { bootFlags?.contains(Layout.firmwareFramebufferFlag) ?? false }

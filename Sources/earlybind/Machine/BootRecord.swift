@@ -27,15 +27,25 @@ struct BootRecord: Decodable {
         }
     }
 
+    /// What the boot did with the trial variable (`TrialStep` in the core).
+    struct Trial: Decodable {
+        let found: String?
+        let left: String?
+        let binds: Bool
+        let message: String?
+    }
+
     let format: Int
     let version: String
     let configSHA256: String?
-    /// `earlybind=off` or `config_error`; nil when the boot ran the config.
+    /// `earlybind=off`, `config_error` or `trial_not_confirmed`; nil when the boot ran the config.
     let skipped: String?
     let devices: [Device]
+    /// nil from a boot without UEFI or nothing to bind, and from an earlybind before trials.
+    let trial: Trial?
 
     enum CodingKeys: String, CodingKey {
-        case format, version, skipped, devices
+        case format, version, skipped, devices, trial
         case configSHA256 = "config_sha256"
     }
 

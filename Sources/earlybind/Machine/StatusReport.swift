@@ -50,6 +50,10 @@ struct StatusReport {
     let unmatchedIDs: [String]
     /// What the manual vfio recipe left behind: warnings only, `ready` does not depend on them.
     let leftovers: [RecipeLeftovers.Leftover]
+    /// Whether this machine booted by UEFI, where a trial can live.
+    let trialAvailable: Bool
+    /// The trial variable's state now, or why it cannot be read.
+    let trialState: Result<TrialState?, MachineError>
 
     /// `kernelLogPath` replaces the host's kernel log (`Host.kernelLogPath`). `mayOpenGroupNodes`
     /// lets viability be asked of the kernel (as root, on this machine's own /sys and /dev only).
@@ -96,6 +100,9 @@ struct StatusReport {
         }
         let record = BootRecord.load(host)
         bootRecord = record
+        let trial = TrialControl(host: host)
+        trialAvailable = trial.hasUEFI
+        trialState = trialAvailable ? Result { () throws(MachineError) in try trial.state() } : .success(nil)
 
         var loaded: (config: Config, text: [UInt8])? = nil
         var readError: String? = nil
@@ -123,7 +130,8 @@ struct StatusReport {
                 var view = DeviceView(device, names: names, configured: true)
                 view.absent = decision.device == nil
                 view.problem = StatusReport.problem(decision, configHasErrors: !configErrors.isEmpty, context: (
-                    off: cmdline.contains("earlybind=off"), installed: !hookPaths.isEmpty && !initTopPaths.isEmpty,
+                    off: cmdline.contains("earlybind=off"), trialSkip: record?.skipped == BootReport.Skip.trialNotConfirmed.code
+                        ? record?.trial?.message : nil, installed: !hookPaths.isEmpty && !initTopPaths.isEmpty,
                     outdated: !outdatedImages.isEmpty,
                     atBoot: StatusReport.bootOutcome(decision.address, record: record, log: kernelLog ?? [])))
                 if decision.device != nil {
@@ -182,6 +190,12 @@ struct StatusReport {
         all += deviceChecks
         all += bootPath.checks
         all += imageStatus.checks
+        if case .failure(let error) = trialState {
+            all.append(.warning("trial_unreadable", nil, error.description, fix: "check \(TrialControl(host: host).variablesDirectory)"))
+        } else if case .success(.pending?) = trialState {
+            all.append(.warning("trial_pending", nil, "this boot is a trial: unless 'earlybind confirm' runs, the next boot binds nothing",
+                                fix: "earlybind confirm, once the host works"))
+        }
         if configChangedSinceBoot == true {
             all.append(.warning("config_changed_since_boot", nil,
                                 "the config has changed since this boot's binder read it: the next boot binds what it says now",
@@ -196,6 +210,7 @@ struct StatusReport {
         case "absent", "hardware_changed", "group_mate_changed":
             return "check the card is seated where the config says (earlybind groups), then earlybind remove \(address) and earlybind add the device where it is now"
         case "earlybind_off": return "reboot without earlybind=off"
+        case "trial_not_confirmed": return "once the problem is found: earlybind trial (try again) or earlybind confirm (bind as usual), then reboot; or earlybind apply to bind now"
         case "not_installed": return "earlybind install, then reboot"
         case "initramfs_outdated": return "earlybind install, then reboot"
         case "other_driver", "no_driver", "bind_failed": return "earlybind apply (now), or reboot after earlybind install"
@@ -240,12 +255,13 @@ struct StatusReport {
     /// Why a configured device is not on vfio-pci, or nil when it is.
     static func problem(
         _ decision: Decision, configHasErrors: Bool,
-        context: (off: Bool, installed: Bool, outdated: Bool, atBoot: BootOutcome?)
+        context: (off: Bool, trialSkip: String?, installed: Bool, outdated: Bool, atBoot: BootOutcome?)
     ) -> (code: String, message: String)? {
         if let device = decision.device, device.driver == .vfioPCI { return nil }
         if case .leave(let reason) = decision.action { return (reason.code, reason.description) }
         if configHasErrors { return ("config_invalid", "the config has errors, so nothing is bound at boot") }
         if context.off { return ("earlybind_off", "earlybind=off is on this boot's kernel command line") }
+        if let skip = context.trialSkip { return ("trial_not_confirmed", "at boot: " + skip) }
         if !context.installed { return ("not_installed", "earlybind is not installed: run 'earlybind install'") }
         switch context.atBoot {
         case .bindFailed(let text): return ("bind_failed", text)
@@ -297,6 +313,7 @@ struct StatusReport {
             ("boot_path", bootPath.json),
             ("images", imageStatus.json),
             ("leftovers", leftovers),
+            ("trial", trialJSON),
             ("kernel_log", kernelLog.map { .array($0.map(JSON.string)) } ?? .null),
             ("boot_report", bootRecord.map { record in
                 .object([
@@ -311,6 +328,40 @@ struct StatusReport {
                 ])
             } ?? .null),
         ])
+    }
+
+    private var trialJSON: JSON {
+        var state: JSON = .null, error: JSON = .null, next: JSON = .null
+        switch trialState {
+        case .success(let found):
+            state = .optional(found?.code)
+            next = .string(TrialControl.nextBoot(found))
+        case .failure(let failure): error = .string(failure.description)
+        }
+        return .object([
+            ("uefi", .bool(trialAvailable)),
+            ("state", state),
+            ("error", error),
+            ("next_boot", next),
+            ("this_boot", bootRecord?.trial.map { step in
+                .object([("found", .optional(step.found)), ("left", .optional(step.left)), ("binds", .bool(step.binds)),
+                         ("message", .optional(step.message))])
+            } ?? .null),
+        ])
+    }
+
+    /// The trial section: shown where a trial can live or this boot had one.
+    private var trialLines: [String] {
+        guard trialAvailable || bootRecord?.trial != nil else { return [] }
+        var lines = ["trial"]
+        switch trialState {
+        case .failure(let error): lines += labelled("state", error.description)
+        case .success(let state):
+            lines += labelled("state", state?.code ?? "none (earlybind trial arms one)")
+            lines += labelled("next boot", TrialControl.nextBoot(state))
+        }
+        if let message = bootRecord?.trial?.message { lines += labelled("this boot", message) }
+        return lines
     }
 
     var text: String {
@@ -409,6 +460,7 @@ struct StatusReport {
         } else {
             lines.append("boot log: cannot read the kernel log (as root it shows earlybind's lines)")
         }
+        lines += trialLines
         if !checks.isEmpty {
             lines.append("checks")
             lines += checks.flatMap(\.lines)

@@ -1,0 +1,96 @@
+import EarlybindCore
+
+/// The running machine's trial variable (`TrialVariable`), as `trial`, `confirm`,
+/// `install --trial`, `uninstall` and `status` reach it: through the host's sysfs, so a
+/// test points it at a directory standing in for efivarfs.
+struct TrialControl {
+    let host: Host
+    var variable: TrialVariable<PosixIO> { TrialVariable(sysfs: host.sysfs.root, io: PosixIO()) }
+    var variablesDirectory: String { TrialVariable<PosixIO>.variablesDirectory(sysfs: host.sysfs.root) }
+
+    static let skipOnceAdvice = "to boot once without earlybind, add earlybind=off to the kernel command line at the boot menu"
+
+    /// Whether this machine booted by UEFI, the only kind that has EFI variables.
+    var hasUEFI: Bool { PosixIO().exists(TrialVariable<PosixIO>.firmwareDirectory(sysfs: host.sysfs.root)) }
+
+    /// Why a trial cannot be armed or confirmed here; nil when it can.
+    func unavailability() -> String? {
+        if !host.root.isSystemRoot {
+            return "a trial lives in the running machine's EFI variables, not under --root \(host.root.path): "
+                + "run it on that machine once it runs this system ('install --trial --root' installs without arming)"
+        }
+        if !hasUEFI {
+            return "this machine booted without UEFI (no \(TrialVariable<PosixIO>.firmwareDirectory(sysfs: host.sysfs.root))): "
+                + "there is no EFI variable to keep a trial in; \(TrialControl.skipOnceAdvice)"
+        }
+        if ((try? PosixIO().list(variablesDirectory)) ?? []).isEmpty {
+            return "the EFI variables are not mounted on \(variablesDirectory): mount -t efivarfs efivarfs \(variablesDirectory)"
+        }
+        return nil
+    }
+
+    /// The control for `trial` and `confirm`: refused where no trial can live, and without root.
+    static func available(_ host: Host, dryRun: Bool, change: String) throws -> TrialControl {
+        let trial = TrialControl(host: host)
+        if let reason = trial.unavailability() { throw MachineError(description: reason) }
+        try Privileges.requireRoot(change, onRealSystem: host.sysfs.root == "/sys", dryRun: dryRun)
+        return trial
+    }
+
+    /// What keeps a trial boot from being confirmed by itself: devices not ready, the
+    /// boot display or the default route's NIC gone from the host.
+    static func healthProblems(_ host: Host) -> [String] {
+        var problems: [String] = []
+        let report = StatusReport(host: host)
+        if !report.ready {
+            problems.append("earlybind's devices are not ready: "
+                + report.checks.filter { $0.severity == .error }.map(\.message).joined(separator: "; "))
+        }
+        // A single-GPU host that forces its boot VGA to the VM has no display by design.
+        let entries = ((try? ConfigFile.load(host))?.config.entries) ?? []
+        let forced = Set(BindPlan(entries: entries, sysfs: host.sysfs).decisions.compactMap { decision -> PCIAddress? in
+            if case .bind(true) = decision.action { return decision.address }
+            return nil
+        })
+        if let display = report.inventory.devices.first(where: \.isBootVGA), !forced.contains(display.address) {
+            if display.driver == .vfioPCI || display.driver == nil {
+                problems.append("the boot display \(display.address) is not on a host driver (\(display.driver?.description ?? "none"))")
+            }
+        }
+        let network = HostUsage(host: host).uses().filter { $0.value.contains { $0.kind == .network && $0.what.hasPrefix("the default route") } }
+        if network.isEmpty {
+            problems.append("no NIC carries a default route")
+        } else {
+            for address in network.keys.sorted() {
+                let driver = report.inventory.devices.first { $0.address == address }?.driver
+                if driver == nil || driver == .vfioPCI {
+                    problems.append("the default route's NIC \(address) is not on a host driver (\(driver?.description ?? "none"))")
+                }
+            }
+        }
+        return problems
+    }
+
+    /// The stored state; an unreadable variable is an error naming it.
+    func state() throws(MachineError) -> TrialState? {
+        do { return try variable.read() } catch { throw MachineError(description: "cannot read the trial state: \(error)") }
+    }
+
+    /// Writes `state`; a refused write says the store may be full or read-only.
+    func write(_ state: TrialState) throws(MachineError) {
+        do { try variable.write(state) } catch {
+            throw MachineError(description: "cannot write the trial state (\(error)): the EFI variable store may be full or read-only; "
+                + TrialControl.skipOnceAdvice)
+        }
+    }
+
+    /// What the next boot does, for `status`.
+    static func nextBoot(_ state: TrialState?) -> String {
+        switch state {
+        case nil, .confirmed?: return "binds as usual"
+        case .armed?: return "is a trial: it binds, and the boot after binds nothing unless 'earlybind confirm' runs in between"
+        case .pending?: return "binds nothing unless 'earlybind confirm' runs first: this boot is the trial"
+        case .reverted?: return "binds nothing: a trial boot was not confirmed ('earlybind trial' to try again, 'earlybind confirm' to bind)"
+        }
+    }
+}
