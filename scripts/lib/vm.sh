@@ -136,7 +136,7 @@ vm_fixed_devices="-device ich9-intel-hda,addr=02.0 -device bochs-display,addr=03
 # with intel_iommu=off (Debian's kernel turns it on by default: INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF);
 # VM_FIXED_DEVICES replaces $vm_fixed_devices (another card in a slot); VM_DEVICES adds
 # QEMU -device arguments; VM_FIRMWARE=uefi boots OVMF (with a copy of its variable
-# store per boot) instead of SeaBIOS.
+# store per boot, or the store VM_VARS names, kept across boots) instead of SeaBIOS.
 vm_boot() {
     local name=$1 image=$2 extra=$3 iommu=intel_iommu=on
     [ "${VM_IOMMU:-on}" = off ] && iommu=intel_iommu=off
@@ -144,9 +144,10 @@ vm_boot() {
     read -r -a fixed <<<"${VM_FIXED_DEVICES:-$vm_fixed_devices}"
     read -r -a devices <<<"${VM_DEVICES:-}"
     if [ "${VM_FIRMWARE:-bios}" = uefi ]; then
-        cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/$name.vars.fd"
+        local vars=${VM_VARS:-$work/$name.vars.fd}
+        [ -n "${VM_VARS:-}" ] || cp /usr/share/OVMF/OVMF_VARS_4M.fd "$vars"
         firmware=(-drive "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"
-            -drive "if=pflash,format=raw,file=$work/$name.vars.fd")
+            -drive "if=pflash,format=raw,file=$vars")
     fi
     timeout 300 qemu-system-x86_64 \
         -machine q35,kernel-irqchip=split -accel tcg -m 1024 \

@@ -13,6 +13,9 @@ struct TrialControl {
     /// Whether this machine booted by UEFI, the only kind that has EFI variables.
     var hasUEFI: Bool { PosixIO().exists(TrialVariable<PosixIO>.firmwareDirectory(sysfs: host.sysfs.root)) }
 
+    /// A mounted efivarfs always lists the firmware's own variables.
+    var variablesMounted: Bool { !((try? PosixIO().list(variablesDirectory)) ?? []).isEmpty }
+
     /// Why a trial cannot be armed or confirmed here; nil when it can.
     func unavailability() -> String? {
         if !host.root.isSystemRoot {
@@ -23,7 +26,7 @@ struct TrialControl {
             return "this machine booted without UEFI (no \(TrialVariable<PosixIO>.firmwareDirectory(sysfs: host.sysfs.root))): "
                 + "there is no EFI variable to keep a trial in; \(TrialControl.skipOnceAdvice)"
         }
-        if ((try? PosixIO().list(variablesDirectory)) ?? []).isEmpty {
+        if !variablesMounted {
             return "the EFI variables are not mounted on \(variablesDirectory): mount -t efivarfs efivarfs \(variablesDirectory)"
         }
         return nil
@@ -73,6 +76,9 @@ struct TrialControl {
 
     /// The stored state; an unreadable variable is an error naming it.
     func state() throws(MachineError) -> TrialState? {
+        if !variablesMounted {
+            throw MachineError(description: "the EFI variables are not mounted on \(variablesDirectory): the trial state is unknown")
+        }
         do { return try variable.read() } catch { throw MachineError(description: "cannot read the trial state: \(error)") }
     }
 
