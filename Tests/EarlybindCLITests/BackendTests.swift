@@ -21,6 +21,7 @@ extension InstallTests {
         #expect(setup.contains("BOOT_BINARY=\"$ROOT\"'\(Layout.bootBinaryPath)'") && setup.contains("CONFIG=\"$ROOT\"'/etc/earlybind.conf'"))
         #expect(!setup.contains(root))
         #expect(setup.contains("inst_hook pre-udev 00"))
+        #expect(setup.contains("instmods vfio-pci vfio_iommu_type1 efivarfs\n"), "efivarfs, for a trial boot's EFI variable")
         #expect(try read(Layout.dracutConfPath).contains(#"add_dracutmodules+=" earlybind ""#))
         #expect(!exists(Layout.hookPath) && !exists(Layout.initTopPath))
 

@@ -43,6 +43,19 @@ import Testing
         #expect(try onThisMachine(machine, ["confirm"]).output.contains("nothing to change: the trial is already confirmed"))
     }
 
+    /// A store that refuses the write (full, read-only): the message says so and points at earlybind=off.
+    @Test func aRefusedWriteSaysTheStoreMayBeFullOrReadOnly() throws {
+        let (machine, variables) = try uefiMachine()
+        // Readable, but never written through: a symlink, as earlybind never follows one to write.
+        let target = machine.tree.root + "/elsewhere"
+        try Data([7, 0, 0, 0] + Array("reverted".utf8)).write(to: URL(fileURLWithPath: target))
+        try FileManager.default.createSymbolicLink(atPath: variables.directory + "/" + name, withDestinationPath: target)
+        let refused = try onThisMachine(machine, ["trial"])
+        #expect(refused.status == 1 && refused.output.isEmpty)
+        #expect(refused.errors.contains("cannot write the trial state (could not write '\(variables.directory)/\(name)': Too many levels of symbolic links): "
+            + "the EFI variable store may be full or read-only; to boot once without earlybind, add earlybind=off"), "\(refused.errors)")
+    }
+
     @Test func trialAndConfirmRefuseWhereNoTrialCanLive() throws {
         let (machine, variables) = try uefiMachine()
         let staged = try machine.run(["trial"])

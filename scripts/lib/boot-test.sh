@@ -26,6 +26,7 @@ check_image() {
     else
         fail "$name image lacks the vfio-pci module"
     fi
+    if grep -q '/efivarfs\.ko' <<<"$listing"; then pass "$name image holds efivarfs, for a trial boot"; else fail "$name image lacks efivarfs"; fi
     unmkinitramfs "$work/$name.img" "$work/$name.unpacked"
     order=$(cat "$work/$name.unpacked"/main/scripts/init-top/ORDER 2>/dev/null || cat "$work/$name.unpacked"/scripts/init-top/ORDER)
     local ours udev
