@@ -104,7 +104,7 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
         self.log = log
     }
 
-    /// A boot without the trial variable (a test, `earlybind apply`).
+    /// A boot without the trial variable (the tests).
     public mutating func run() {
         run(trialVariables: Optional<PosixIO>.none)
     }

@@ -149,7 +149,8 @@ public struct BootReport: Sendable {
     public var configErrors: [ConfigError] = []
     public var devices: [DeviceOutcome] = []
     public var unmatchedIDs: [PCIID] = []
-    /// What this boot did with the trial variable; nil without UEFI or without devices to bind.
+    /// What this boot did with the trial variable; nil when it never got that far (no UEFI,
+    /// earlybind=off, no config, a bad one, or no devices).
     public var trial: TrialStep? = nil
 
     public init() {}

@@ -50,7 +50,6 @@ extension PosixIO: EFIVariableIO {
         if fd < 0 { throw SystemError(.write, path, errno: eb_errno()) }
         let written = retryingInterrupts { bytes.withUnsafeBytes { CKmod.write(fd, $0.baseAddress, $0.count) } }
         let failure = eb_errno()
-        // efivarfs hands the firmware's refusal (a full store) back from close as well.
         let closed = close(fd)
         if written < 0 { throw SystemError(.write, path, errno: failure) }
         if written != bytes.count { throw SystemError(.write, path, errno: 0, shortWrite: true) }

@@ -76,12 +76,12 @@ import Testing
             Every image also gets efivarfs, so that the binder can keep a trial boot in an
             EFI variable. --trial arms one once the install went through (see 'earlybind
             trial'), and refuses before installing anything on a machine that cannot keep
-            one (no UEFI, no mounted efivarfs); with --root other than / it installs
-            without arming. --auto-confirm lays down
-            /etc/systemd/system/earlybind-confirm.service and a drop-in that starts it with
-            multi-user.target: once the boot reaches boot-complete.target it runs
-            'earlybind confirm --if-healthy'; later installs keep it until
-            --no-auto-confirm or uninstall takes it out.
+            one (no UEFI, no mounted efivarfs); with --root other than /, or while a
+            rebuild is still needed (--no-initramfs), it installs without arming.
+            --auto-confirm lays down /etc/systemd/system/earlybind-confirm.service and a
+            drop-in that starts it with multi-user.target: once the boot reaches
+            boot-complete.target it runs 'earlybind confirm --if-healthy'; later installs
+            keep it until --no-auto-confirm or uninstall takes it out.
 
             USAGE: earlybind install <options>
 

@@ -65,7 +65,8 @@ extension Earlybind {
                 in an EFI variable. --trial arms one once the install went through (see \
                 'earlybind trial'), and refuses before installing anything on a machine \
                 that cannot keep one (no UEFI, no mounted efivarfs); with --root other \
-                than / it installs without arming. --auto-confirm lays down \
+                than /, or while a rebuild is still needed (--no-initramfs), it installs \
+                without arming. --auto-confirm lays down \
                 \(Layout.confirmUnitPath) and a drop-in that starts it with \
                 multi-user.target: once the boot reaches boot-complete.target it runs \
                 'earlybind confirm --if-healthy'; later installs keep it until \
@@ -158,7 +159,7 @@ extension Earlybind {
             var outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
             let note = framebufferNote(plan, framebufferOff: outcome.framebufferOff)
             outcome.notes += note.map { [$0] } ?? []
-            let trialOutcome = trial ? try arm(trialControl, root: root) : nil
+            let trialOutcome = trial ? try arm(trialControl, root: root, rebuildNeeded: outcome.rebuildNeeded) : nil
             if json {
                 note.map(printError)
                 guard case .object(let members) = outcome.json else { return }
@@ -201,13 +202,15 @@ extension Earlybind {
                 switch self {
                 case .armed: return "trial armed: the next boot binds; run 'earlybind confirm' once the host works, or the boot after it binds nothing"
                 case .wouldArm: return "would arm a trial boot"
-                case .notArmed: return "trial not armed: --root is not /; run 'earlybind trial' on that machine once it runs this system"
+                case .notArmed: return "trial not armed: --root is not /, or the initramfs still needs rebuilding; "
+                    + "run 'earlybind trial' on that machine once its images are rebuilt"
                 }
             }
         }
 
-        private func arm(_ trial: TrialControl, root: InstallRoot) throws -> TrialOutcome {
-            guard root.isSystemRoot else { return .notArmed }
+        private func arm(_ trial: TrialControl, root: InstallRoot, rebuildNeeded: Bool) throws -> TrialOutcome {
+            // --root, or --no-initramfs with a rebuild pending: the next boot would not try this config.
+            guard root.isSystemRoot && !rebuildNeeded else { return .notArmed }
             if dryRun { return .wouldArm }
             do { try trial.write(.armed) } catch {
                 throw MachineError(description: "installed, but --trial could not arm: \(error)")

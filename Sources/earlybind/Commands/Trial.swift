@@ -28,7 +28,14 @@ extension Earlybind {
         var dryRun = false
 
         func run() throws {
-            let trial = try TrialControl.available(options.host, dryRun: dryRun, change: "trial writes an EFI variable")
+            let host = options.host
+            let trial = try TrialControl.available(host, dryRun: dryRun, change: "trial writes an EFI variable")
+            // A trial of an image that predates the config would confirm a config never booted.
+            let outdated = StatusReport(host: host, mayOpenGroupNodes: false).outdatedImages
+            if !outdated.isEmpty {
+                throw MachineError(description: "the initramfs is older than the config (\(outdated.joined(separator: ", "))): "
+                    + "run 'earlybind install --trial' to rebuild and arm")
+            }
             let found = try trial.state()
             if found == .armed {
                 print("nothing to change: the next boot is already a trial")
@@ -99,7 +106,8 @@ extension Earlybind {
                 return
             }
             try trial.write(.confirmed)
-            print("trial confirmed (it was \(found!.code)): boots bind the configured devices as usual")
+            print(found == .armed ? "trial cancelled before it ran: the next boot binds as usual, untried"
+                : "trial confirmed (it was \(found!.code)): boots bind the configured devices as usual")
         }
     }
 }

@@ -41,7 +41,8 @@ struct BootRecord: Decodable {
     /// `earlybind=off`, `config_error` or `trial_not_confirmed`; nil when the boot ran the config.
     let skipped: String?
     let devices: [Device]
-    /// nil from a boot without UEFI or nothing to bind, and from an earlybind before trials.
+    /// nil when the binder never got that far (no UEFI, earlybind=off, no or a bad config, no
+    /// devices), and from an earlybind before trials.
     let trial: Trial?
 
     enum CodingKeys: String, CodingKey {
