@@ -251,8 +251,7 @@ public struct BootProgram<IO: FileIO, Loader: ModuleLoader, Log: LogSink> {
     private mutating func trialStep<Variables: EFIVariableIO>(_ io: Variables) -> TrialStep? {
         guard io.exists(TrialVariable<Variables>.firmwareDirectory(sysfs: options.sysfs)) else { return nil }
         let directory = TrialVariable<Variables>.variablesDirectory(sysfs: options.sysfs)
-        // A mounted efivarfs always lists the firmware's own variables.
-        let mounted = !((try? io.list(directory)) ?? []).isEmpty
+        let mounted = TrialVariable.variablesMounted(sysfs: options.sysfs, io: io)
         if !mounted {
             if options.loadModules {
                 let result = loader.load("efivarfs", options: "")

@@ -80,6 +80,11 @@ public struct TrialVariable<IO: EFIVariableIO> {
     public static func firmwareDirectory(sysfs: String) -> String { sysfs + "/firmware/efi" }
     public static func variablesDirectory(sysfs: String) -> String { firmwareDirectory(sysfs: sysfs) + "/efivars" }
 
+    /// Whether efivarfs is mounted there: a mounted one always lists the firmware's own variables.
+    public static func variablesMounted(sysfs: String, io: IO) -> Bool {
+        !((try? io.list(variablesDirectory(sysfs: sysfs))) ?? []).isEmpty
+    }
+
     public let path: String
     public let io: IO
 

@@ -31,7 +31,7 @@ extension Earlybind {
             let host = options.host
             let trial = try TrialControl.available(host, dryRun: dryRun, change: "trial writes an EFI variable")
             // A trial of an image that predates the config would confirm a config never booted.
-            let outdated = StatusReport(host: host, mayOpenGroupNodes: false).outdatedImages
+            let outdated = ImageCheck.olderThanConfig(ImageCheck.bootImages(host.root).map(\.path), host: host)
             if !outdated.isEmpty {
                 throw MachineError(description: "the initramfs is older than the config (\(outdated.joined(separator: ", "))): "
                     + "run 'earlybind install --trial' to rebuild and arm")

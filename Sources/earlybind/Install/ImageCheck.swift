@@ -88,6 +88,15 @@ struct ImageCheck {
     }
 
     /// Every image in /boot by Debian's name or dracut's (mkinitcpio's too), in name order.
+    /// Those of `images` (paths under the root) last written before the config: built from an older one.
+    static func olderThanConfig(_ images: [String], host: Host) -> [String] {
+        guard let configTime = host.modificationTime(host.configPath) else { return [] }
+        return images.filter { image in
+            guard let imageTime = host.modificationTime(host.root.resolve(image)) else { return false }
+            return imageTime < configTime
+        }
+    }
+
     static func bootImages(_ root: InstallRoot) -> [(kernel: String, path: String)] {
         ((try? PosixIO().list(root.resolve("/boot"))) ?? []).sorted().compactMap { name in
             Layout.imageKernel(name).map { ($0, "/boot/" + name) }

@@ -93,11 +93,7 @@ struct StatusReport {
         hookPaths = bootFiles.hooks.filter { host.file($0) != nil }
         initTopPaths = bootFiles.runners.filter { host.file($0) != nil }
         images = ImageCheck.bootImages(host.root).map(\.path)
-        let configTime = host.modificationTime(host.configPath)
-        outdatedImages = images.filter { image in
-            guard let configTime, let imageTime = host.modificationTime(host.root.resolve(image)) else { return false }
-            return imageTime < configTime
-        }
+        outdatedImages = ImageCheck.olderThanConfig(images, host: host)
         let record = BootRecord.load(host)
         bootRecord = record
         let trial = TrialControl(host: host)

@@ -13,8 +13,7 @@ struct TrialControl {
     /// Whether this machine booted by UEFI, the only kind that has EFI variables.
     var hasUEFI: Bool { PosixIO().exists(TrialVariable<PosixIO>.firmwareDirectory(sysfs: host.sysfs.root)) }
 
-    /// A mounted efivarfs always lists the firmware's own variables.
-    var variablesMounted: Bool { !((try? PosixIO().list(variablesDirectory)) ?? []).isEmpty }
+    var variablesMounted: Bool { TrialVariable.variablesMounted(sysfs: host.sysfs.root, io: PosixIO()) }
 
     /// Why a trial cannot be armed or confirmed here; nil when it can.
     func unavailability() -> String? {
