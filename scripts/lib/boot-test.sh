@@ -107,7 +107,7 @@ expect_driver() { # NAME ADDRESS vfio|host
 }
 
 expect_log() { # NAME TEXT
-    if vm_log "$1" | grep -qF "earlybind: $2"; then pass "$1: logged '$2'"; else
+    if vm_log "$1" | grep -F "earlybind: $2" >/dev/null; then pass "$1: logged '$2'"; else
         fail "$1: no log line '$2'; earlybind lines:"
         vm_log "$1" | sed 's/^/    /'
     fi
