@@ -93,16 +93,31 @@ public struct TrialVariable<IO: EFIVariableIO> {
         self.io = io
     }
 
+    /// What the variable holds: nothing, a state, or data that is no state.
+    public enum Contents: Equatable, Sendable {
+        case absent
+        case state(TrialState)
+        case garbled
+    }
+
+    public func contents() throws(SystemError) -> Contents {
+        let bytes: [UInt8]
+        do { bytes = try io.read(path) } catch {
+            if error.errno == ENOENT { return .absent }
+            throw error
+        }
+        guard bytes.count > 4, let state = TrialState(code: bytes[4...]) else { return .garbled }
+        return .state(state)
+    }
+
     /// The stored state; nil when there is no variable. Data that is no state is
     /// refused (EINVAL) rather than guessed at.
     public func read() throws(SystemError) -> TrialState? {
-        let bytes: [UInt8]
-        do { bytes = try io.read(path) } catch {
-            if error.errno == ENOENT { return nil }
-            throw error
+        switch try contents() {
+        case .absent: return nil
+        case .state(let state): return state
+        case .garbled: throw SystemError(.read, path, errno: EINVAL)
         }
-        guard bytes.count > 4, let state = TrialState(code: bytes[4...]) else { throw SystemError(.read, path, errno: EINVAL) }
-        return state
     }
 
     public func write(_ state: TrialState) throws(SystemError) {
@@ -130,6 +145,7 @@ public struct TrialStep: Sendable {
     public let message: String?
 
     public static var notConfirmedMessage: String { "trial boot not confirmed: skipped (earlybind trial to try again)" }
+    public static var trialBootMessage: String { "trial boot: run 'earlybind confirm' once the host works" }
 
     /// Reads the state and writes the next one. A store that cannot be read or written
     /// gives a normal boot, except that a trial known to be unconfirmed is never bound.
@@ -144,7 +160,7 @@ public struct TrialStep: Sendable {
                 return TrialStep(found: found, left: found, binds: true,
                                  message: "trial boot not recorded (" + error.description + "): a normal boot")
             }
-            return TrialStep(found: found, left: .pending, binds: true, message: "trial boot: run 'earlybind confirm' once the host works")
+            return TrialStep(found: found, left: .pending, binds: true, message: trialBootMessage)
         case .pending?:
             let recorded = (try? variable.write(.reverted)) != nil
             return TrialStep(found: found, left: recorded ? .reverted : .pending, binds: false, message: notConfirmedMessage)

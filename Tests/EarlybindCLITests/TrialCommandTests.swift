@@ -95,6 +95,30 @@ import Testing
         #expect(try test.installJSON()["trial"] is NSNull)
     }
 
+    /// The install went through, the variable write did not: the summary says what was
+    /// installed, then the error, exit 1 (JSON: "trial": "failed").
+    @Test func aFailedArmAfterAGoodInstallPrintsTheSummaryFirst() throws {
+        let system = try SystemRootTests()
+        try "0000:03:00.0\n0000:03:00.1\n".write(toFile: system.root + "/etc/earlybind.conf", atomically: false, encoding: .utf8)
+        let tree = try FakeSysfs(Fixtures.gpuWithAudio)
+        let variables = try FakeEFIVariables(sysfs: tree.root)
+        // Never written through: earlybind does not follow a symlink to write.
+        let target = tree.root + "/elsewhere"
+        try Data([7, 0, 0, 0] + Array("confirmed".utf8)).write(to: URL(fileURLWithPath: target))
+        try FileManager.default.createSymbolicLink(atPath: variables.directory + "/" + name, withDestinationPath: target)
+
+        let text = try system.earlybind(["install", "--trial", "--no-grub", "--sysfs", tree.root])
+        #expect(text.status == 1)
+        #expect(text.output.contains("earlybind install into \(system.root):\n"), "\(text.output)")
+        #expect(text.output.contains("initramfs 6.1.0-a: earlybind inside") && !text.output.contains("trial armed"))
+        #expect(text.errors.contains("installed, but --trial could not arm: cannot write the trial state ("), "\(text.errors)")
+
+        let json = try system.earlybind(["install", "--trial", "--no-grub", "--json", "--sysfs", tree.root])
+        #expect(json.status == 1)
+        #expect(try json.json()["trial"] as? String == "failed")
+        #expect(json.errors.contains("installed, but --trial could not arm: "))
+    }
+
     /// earlybind-confirm.service and its drop-in: laid down, kept by later installs, taken
     /// back by --no-auto-confirm; no initramfs input, so no rebuild for them.
     @Test func autoConfirmUnitIsKeptUntilTakenBack() throws {
@@ -131,9 +155,124 @@ import Testing
         let text = try machine.run(["status"]).output
         #expect(text.contains("trial\n  state:            pending\n  next boot:        binds nothing unless 'earlybind confirm'"))
 
-        let garbled = try uefiMachine("sideways").0.run(["status", "--json"])
-        let unreadable = try #require(try garbled.json()["trial"] as? [String: Any])
-        #expect((unreadable["error"] as? String)?.contains("Invalid argument") == true && unreadable["state"] is NSNull)
+        let garbled = try uefiMachine("sideways")
+        let unreadable = try #require(try garbled.0.run(["status", "--json"]).json()["trial"] as? [String: Any])
+        #expect(unreadable["error"] as? String == "the trial variable \(garbled.1.directory)/\(name) holds no known state" && unreadable["state"] is NSNull)
+    }
+
+    /// A variable whose data is no state boots as if absent; trial and confirm write over it.
+    @Test func aGarbledVariableIsWrittenOverByTrialAndConfirm() throws {
+        // Longer than any state: on a plain file a rewrite in place would leave its tail.
+        let garbage = "sideways, and more"
+        let (machine, variables) = try uefiMachine(garbage)
+        let checks = try #require(try machine.run(["status", "--json"]).json()["checks"] as? [[String: Any]])
+        let warning = try #require(checks.first { $0["code"] as? String == "trial_unreadable" })
+        #expect(warning["fix"] as? String == "earlybind confirm (or earlybind trial) replaces it")
+
+        let notInProgress = try onThisMachine(machine, ["confirm", "--if-healthy"])
+        #expect(notInProgress.status == 0 && notInProgress.output.contains("(the trial state is garbled)") && variables.storedState == garbage)
+        let dry = try onThisMachine(machine, ["confirm", "--dry-run"])
+        #expect(dry.output.contains("would confirm the trial (now garbled)") && variables.storedState == garbage)
+        let confirmed = try onThisMachine(machine, ["confirm"])
+        #expect(confirmed.status == 0, "\(confirmed.errors)")
+        #expect(confirmed.output.contains("replaced \(variables.directory)/\(name), which held no known state\n"))
+        #expect(confirmed.output.contains("trial confirmed (it was garbled)") && variables.storedState == "confirmed")
+
+        try variables.store(garbage)
+        let armed = try onThisMachine(machine, ["trial"])
+        #expect(armed.status == 0 && armed.output.contains("which held no known state") && variables.storedState == "armed")
+
+        // A variable that cannot be read at all is not guessed at.
+        let path = variables.directory + "/" + name
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        for command in ["trial", "confirm"] {
+            let refused = try onThisMachine(machine, [command])
+            #expect(refused.status == 1 && refused.errors.contains("cannot read the trial state: "), "\(command): \(refused.errors)")
+            #expect(FileManager.default.fileExists(atPath: path + "/."), "\(command) left it alone")
+        }
+    }
+
+    /// Only the boot whose binder moved armed → pending is the trial (its report says so,
+    /// or else its log line); a pending state an earlier boot left is named as such.
+    @Test func aPendingStateIsThisBootsTrialOnlyWhenThisBootLeftIt() throws {
+        let (machine, _) = try uefiMachine("pending")
+        func pending() throws -> (warning: String?, nextBoot: String?) {
+            let json = try machine.run(["status", "--json"]).json()
+            let checks = try #require(json["checks"] as? [[String: Any]])
+            return (checks.first { $0["code"] as? String == "trial_pending" }?["message"] as? String,
+                    (json["trial"] as? [String: Any])?["next_boot"] as? String)
+        }
+        func record(found: String, left: String, message: String) throws {
+            try machine.write("/run/earlybind/boot.json", """
+                {"format": 1, "version": "0.1.0", "devices": [],
+                 "trial": {"found": "\(found)", "left": "\(left)", "binds": \(found == "armed"), "message": "\(message)"}}
+                """)
+        }
+        let earlier = "an earlier boot's trial is still pending (this boot did not advance it)"
+        let thisBoot = "this boot is a trial: unless 'earlybind confirm' runs, the next boot binds nothing"
+
+        // Neither a report nor a kernel log: it cannot tell whose.
+        #expect(try pending().warning == "a trial is pending: unless 'earlybind confirm' runs, the next boot binds nothing")
+        #expect(try pending().nextBoot == "binds nothing unless 'earlybind confirm' runs first")
+        try machine.write("/dev/kmsg", "6,1,0,-;Linux version 6.1.0\n")
+        #expect(try pending().warning?.hasPrefix(earlier) == true)
+        #expect(try pending().nextBoot?.hasSuffix(": an earlier boot's trial is still pending") == true)
+        try machine.write("/dev/kmsg", "6,1,0,-;Linux version 6.1.0\n6,2,1,-;earlybind: \(TrialStep.trialBootMessage)\n")
+        #expect(try pending().warning == thisBoot)
+
+        // The report outranks the log: a boot that found pending and could not write reverted is no trial.
+        try record(found: "pending", left: "pending", message: TrialStep.notConfirmedMessage)
+        #expect(try pending().warning?.hasPrefix(earlier) == true)
+        try record(found: "armed", left: "pending", message: TrialStep.trialBootMessage)
+        #expect(try pending().warning == thisBoot)
+        #expect(try pending().nextBoot == "binds nothing unless 'earlybind confirm' runs first: this boot is the trial")
+    }
+
+    @Test func anUnmountedStoreWarnsOnlyWhereATrialMayExist() throws {
+        func unmounted(config: String) throws -> FakeMachine {
+            let (machine, variables) = try uefiMachine(config: config)
+            try FileManager.default.removeItem(atPath: variables.directory + "/BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c")
+            return machine
+        }
+        func unreadableWarning(_ machine: FakeMachine) throws -> [String: Any]? {
+            let checks = try #require(try machine.run(["status", "--json"]).json()["checks"] as? [[String: Any]])
+            return checks.first { $0["code"] as? String == "trial_unreadable" }
+        }
+        #expect(try unreadableWarning(unmounted(config: "")) == nil)
+        let configured = try unmounted(config: "03:00.0\n")
+        let warning = try #require(try unreadableWarning(configured))
+        #expect((warning["fix"] as? String)?.hasPrefix("mount -t efivarfs efivarfs ") == true)
+        try configured.write("/run/earlybind/boot.json", """
+            {"format": 1, "version": "0.1.0", "devices": [], "trial": {"found": null, "left": null, "binds": true, "message": null}}
+            """)
+        #expect(try unreadableWarning(configured) == nil, "the binder found no variable at boot")
+        try configured.write("/run/earlybind/boot.json", """
+            {"format": 1, "version": "0.1.0", "devices": [],
+             "trial": {"found": null, "left": null, "binds": true, "message": "trial state unreadable (efivarfs): a normal boot"}}
+            """)
+        #expect(try unreadableWarning(configured) != nil, "the binder could not read the store either")
+    }
+
+    /// The unit's own check, run by hand: a pending trial on a host that is not healthy stays pending, exit 1.
+    @Test func confirmIfHealthyLeavesAnUnhealthyTrialPending() throws {
+        let (machine, variables) = try uefiMachine("pending")
+        let refused = try onThisMachine(machine, ["confirm", "--if-healthy"])
+        #expect(refused.status == 1 && refused.output.isEmpty)
+        #expect(refused.errors.contains("not confirmed: earlybind's devices are not ready: "), "\(refused.errors)")
+        #expect(refused.errors.contains("not confirmed: no NIC carries a default route"))
+        #expect(variables.storedState == "pending")
+
+        try variables.store("armed")
+        let early = try onThisMachine(machine, ["confirm", "--if-healthy"])
+        #expect(early.status == 0 && early.output.contains("--if-healthy confirms only a trial boot in progress (the trial state is armed)"))
+        #expect(variables.storedState == "armed")
+    }
+
+    /// The package's prerm runs uninstall when the variable exists, by its name written out in sh.
+    @Test func thePackagesPrermNamesTheVariable() throws {
+        let prerm = try String(contentsOfFile: JSONKeyTableTests.repository + "/debian/prerm", encoding: .utf8)
+        #expect(prerm.contains("trial_variable=/sys/firmware/efi/efivars/\(name)\n"))
     }
 
     @Test func uninstallOnTheRunningMachineRemovesTheVariable() throws {

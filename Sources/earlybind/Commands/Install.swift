@@ -147,7 +147,7 @@ extension Earlybind {
                                               autoConfirm: autoConfirm.map { $0 == .autoConfirm })
             let trialControl = TrialControl(host: host)
             // A trial that cannot be armed is refused before anything is installed.
-            if trial && root.isSystemRoot, let reason = trialControl.unavailability() {
+            if trial && root.armsTrials, let reason = trialControl.unavailability() {
                 throw MachineError(description: "--trial: " + reason + "\nnothing was installed")
             }
             let plan = BootPlanView(host)
@@ -159,13 +159,22 @@ extension Earlybind {
             var outcome = try Installer.install(request, dryRun: dryRun, output: json ? { printError($0) } : { print($0) })
             let note = framebufferNote(plan, framebufferOff: outcome.framebufferOff)
             outcome.notes += note.map { [$0] } ?? []
-            let trialOutcome = trial ? try arm(trialControl, root: root, rebuildNeeded: outcome.rebuildNeeded) : nil
+            let trialOutcome = trial ? arm(trialControl, root: root, rebuildNeeded: outcome.rebuildNeeded) : nil
             if json {
                 note.map(printError)
-                guard case .object(let members) = outcome.json else { return }
-                print(JSON.object(members + [("plan", plan?.json ?? .array([])), ("trial", .optional(trialOutcome?.code))]).rendered())
-                return
+                if case .object(let members) = outcome.json {
+                    print(JSON.object(members + [("plan", plan?.json ?? .array([])), ("trial", .optional(trialOutcome?.code))]).rendered())
+                }
+            } else {
+                printSummary(outcome, root: root, plan: plan, note: note, trial: trialOutcome)
             }
+            // The install went through and its summary says so; a failed arm is the error after it.
+            if case .failed(let reason)? = trialOutcome {
+                throw MachineError(description: "installed, but --trial could not arm: \(reason)")
+            }
+        }
+
+        private func printSummary(_ outcome: InstallOutcome, root: InstallRoot, plan: BootPlanView?, note: String?, trial: TrialOutcome?) {
             print((dryRun ? "earlybind install (dry run) into " : "earlybind install into ") + root.path + ":")
             if outcome.changes.isEmpty { print("  nothing to change") }
             for change in outcome.changes {
@@ -183,38 +192,41 @@ extension Earlybind {
             if outcome.rebuildNeeded { print(rebuildAdvice(outcome, root: root)) }
             plan?.lines.forEach { print($0) }
             note.map { print($0) }
-            trialOutcome.map { print($0.line) }
+            trial?.line.map { print($0) }
         }
 
         /// What --trial did once the install went through.
         enum TrialOutcome {
             case armed, wouldArm, notArmed
+            /// The install went through, the variable write did not (the reason).
+            case failed(String)
 
             var code: String {
                 switch self {
                 case .armed: return "armed"
                 case .wouldArm: return "would_arm"
                 case .notArmed: return "not_armed"
+                case .failed: return "failed"
                 }
             }
 
-            var line: String {
+            /// The summary's last line; a failure is the command's error instead.
+            var line: String? {
                 switch self {
                 case .armed: return "trial armed: the next boot binds; run 'earlybind confirm' once the host works, or the boot after it binds nothing"
                 case .wouldArm: return "would arm a trial boot"
                 case .notArmed: return "trial not armed: --root is not /, or the initramfs still needs rebuilding; "
                     + "run 'earlybind trial' on that machine once its images are rebuilt"
+                case .failed: return nil
                 }
             }
         }
 
-        private func arm(_ trial: TrialControl, root: InstallRoot, rebuildNeeded: Bool) throws -> TrialOutcome {
+        private func arm(_ trial: TrialControl, root: InstallRoot, rebuildNeeded: Bool) -> TrialOutcome {
             // --root, or --no-initramfs with a rebuild pending: the next boot would not try this config.
-            guard root.isSystemRoot && !rebuildNeeded else { return .notArmed }
+            guard root.armsTrials && !rebuildNeeded else { return .notArmed }
             if dryRun { return .wouldArm }
-            do { try trial.write(.armed) } catch {
-                throw MachineError(description: "installed, but --trial could not arm: \(error)")
-            }
+            do { try trial.write(.armed) } catch { return .failed(error.description) }
             return .armed
         }
 

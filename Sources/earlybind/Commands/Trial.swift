@@ -36,16 +36,17 @@ extension Earlybind {
                 throw MachineError(description: "the initramfs is older than the config (\(outdated.joined(separator: ", "))): "
                     + "run 'earlybind install --trial' to rebuild and arm")
             }
-            let found = try trial.state()
+            let (found, garbled) = try trial.stateToReplace()
             if found == .armed {
                 print("nothing to change: the next boot is already a trial")
                 return
             }
             if dryRun {
-                print("would arm a trial (the trial state is \(found?.code ?? "none")); dry run: nothing was written")
+                print("would arm a trial (the trial state is \(TrialControl.name(found, garbled: garbled))); dry run: nothing was written")
                 return
             }
-            try trial.write(.armed)
+            try trial.write(.armed, replacingGarbled: garbled != nil)
+            garbled.map { print("replaced \($0), which held no known state") }
             print("trial armed: the next boot binds the configured devices; run 'earlybind confirm' once the host works,"
                 + " or the boot after it binds nothing")
         }
@@ -57,7 +58,8 @@ extension Earlybind {
             discussion: """
                 Marks the trial confirmed, so later boots bind the configured devices; \
                 after a trial that went unconfirmed (boots bind nothing), it makes them \
-                bind again. With no trial armed there is nothing to confirm (exit 0).
+                bind again. With no trial armed there is nothing to confirm (exit 0); a \
+                variable that holds no state is written over.
 
                 With --if-healthy (what earlybind-confirm.service runs once the boot \
                 reaches boot-complete.target) it confirms only a pending trial boot, and \
@@ -79,20 +81,21 @@ extension Earlybind {
         func run() throws {
             let host = options.host
             let trial = try TrialControl.available(host, dryRun: dryRun, change: "confirm writes an EFI variable")
-            let found = try trial.state()
+            let (found, garbled) = try trial.stateToReplace()
+            let name = TrialControl.name(found, garbled: garbled)
             switch found {
-            case nil:
+            case nil where garbled == nil:
                 print("nothing to change: no trial is armed, boots bind as usual")
                 return
             case .confirmed?:
                 print("nothing to change: the trial is already confirmed")
                 return
-            case .armed?, .pending?, .reverted?:
+            default:
                 break
             }
             if ifHealthy {
                 guard found == .pending else {
-                    print("not confirmed: --if-healthy confirms only a trial boot in progress (the trial state is \(found!.code))")
+                    print("not confirmed: --if-healthy confirms only a trial boot in progress (the trial state is \(name))")
                     return
                 }
                 let problems = TrialControl.healthProblems(host)
@@ -102,12 +105,13 @@ extension Earlybind {
                 }
             }
             if dryRun {
-                print("would confirm the trial (now \(found!.code)); dry run: nothing was written")
+                print("would confirm the trial (now \(name)); dry run: nothing was written")
                 return
             }
-            try trial.write(.confirmed)
+            try trial.write(.confirmed, replacingGarbled: garbled != nil)
+            garbled.map { print("replaced \($0), which held no known state") }
             print(found == .armed ? "trial cancelled before it ran: the next boot binds as usual, untried"
-                : "trial confirmed (it was \(found!.code)): boots bind the configured devices as usual")
+                : "trial confirmed (it was \(name)): boots bind the configured devices as usual")
         }
     }
 }

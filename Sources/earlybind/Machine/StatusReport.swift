@@ -53,7 +53,7 @@ struct StatusReport {
     /// Whether this machine booted by UEFI, where a trial can live.
     let trialAvailable: Bool
     /// The trial variable's state now, or why it cannot be read.
-    let trialState: Result<TrialState?, MachineError>
+    let trialState: Result<TrialState?, TrialControl.Unknown>
 
     /// `kernelLogPath` replaces the host's kernel log (`Host.kernelLogPath`). `mayOpenGroupNodes`
     /// lets viability be asked of the kernel (as root, on this machine's own /sys and /dev only).
@@ -98,7 +98,7 @@ struct StatusReport {
         bootRecord = record
         let trial = TrialControl(host: host)
         trialAvailable = trial.hasUEFI
-        trialState = trialAvailable ? Result { () throws(MachineError) in try trial.state() } : .success(nil)
+        trialState = trialAvailable ? Result { () throws(TrialControl.Unknown) in try trial.state() } : .success(nil)
 
         var loaded: (config: Config, text: [UInt8])? = nil
         var readError: String? = nil
@@ -186,11 +186,21 @@ struct StatusReport {
         all += deviceChecks
         all += bootPath.checks
         all += imageStatus.checks
-        if case .failure(let error) = trialState {
-            all.append(.warning("trial_unreadable", nil, error.description, fix: "check \(TrialControl(host: host).variablesDirectory)"))
+        if case .failure(let error) = trialState, trialMatters(error) {
+            all.append(.warning("trial_unreadable", nil, error.description, fix: error.fix))
         } else if case .success(.pending?) = trialState {
-            all.append(.warning("trial_pending", nil, "this boot is a trial: unless 'earlybind confirm' runs, the next boot binds nothing",
-                                fix: "earlybind confirm, once the host works"))
+            switch thisBootIsTheTrial {
+            case true?:
+                all.append(.warning("trial_pending", nil, "this boot is a trial: unless 'earlybind confirm' runs, the next boot binds nothing",
+                                    fix: "earlybind confirm, once the host works"))
+            case false?:
+                all.append(.warning("trial_pending", nil, "an earlier boot's trial is still pending (this boot did not advance it): "
+                                    + "unless 'earlybind confirm' runs, the next boot binds nothing",
+                                    fix: "earlybind trial to try the config again, or earlybind confirm to bind it as usual"))
+            case nil:
+                all.append(.warning("trial_pending", nil, "a trial is pending: unless 'earlybind confirm' runs, the next boot binds nothing",
+                                    fix: "earlybind confirm, once the host works"))
+            }
         }
         if configChangedSinceBoot == true {
             all.append(.warning("config_changed_since_boot", nil,
@@ -331,7 +341,7 @@ struct StatusReport {
         switch trialState {
         case .success(let found):
             state = .optional(found?.code)
-            next = .string(TrialControl.nextBoot(found))
+            next = .string(TrialControl.nextBoot(found, thisBootIsTheTrial: thisBootIsTheTrial))
         case .failure(let failure): error = .string(failure.description)
         }
         return .object([
@@ -346,6 +356,25 @@ struct StatusReport {
         ])
     }
 
+    /// Whether this boot's binder moved the trial from armed to pending, from its report or
+    /// else its log line; nil when neither can tell. A pending state this boot did not leave
+    /// is an earlier boot's, which this boot did not advance (earlybind=off, say).
+    private var thisBootIsTheTrial: Bool? {
+        if let record = bootRecord {
+            return record.trial.map { $0.found == TrialState.armed.code && $0.left == TrialState.pending.code } ?? false
+        }
+        return kernelLog.map { $0.contains("earlybind: " + TrialStep.trialBootMessage) }
+    }
+
+    /// Whether an unknown trial state deserves a warning. Without efivarfs mounted nothing
+    /// can arm a trial, so it does not when nothing is configured or the binder found no
+    /// variable at boot.
+    private func trialMatters(_ unknown: TrialControl.Unknown) -> Bool {
+        guard case .notMounted = unknown else { return true }
+        let noVariableAtBoot = bootRecord?.trial.map { $0.found == nil && $0.message == nil } ?? false
+        return !devices.isEmpty && !noVariableAtBoot
+    }
+
     /// The trial section: shown where a trial can live or this boot had one.
     private var trialLines: [String] {
         guard trialAvailable || bootRecord?.trial != nil else { return [] }
@@ -354,7 +383,7 @@ struct StatusReport {
         case .failure(let error): lines += labelled("state", error.description)
         case .success(let state):
             lines += labelled("state", state?.code ?? "none (earlybind trial arms one)")
-            lines += labelled("next boot", TrialControl.nextBoot(state))
+            lines += labelled("next boot", TrialControl.nextBoot(state, thisBootIsTheTrial: thisBootIsTheTrial))
         }
         if let message = bootRecord?.trial?.message { lines += labelled("this boot", message) }
         return lines

@@ -17,7 +17,7 @@ struct TrialControl {
 
     /// Why a trial cannot be armed or confirmed here; nil when it can.
     func unavailability() -> String? {
-        if !host.root.isSystemRoot {
+        if !host.root.armsTrials {
             return "a trial lives in the running machine's EFI variables, not under --root \(host.root.path): "
                 + "run it on that machine once it runs this system ('install --trial --root' installs without arming)"
         }
@@ -73,28 +73,78 @@ struct TrialControl {
         return problems
     }
 
-    /// The stored state; an unreadable variable is an error naming it.
-    func state() throws(MachineError) -> TrialState? {
-        if !variablesMounted {
-            throw MachineError(description: "the EFI variables are not mounted on \(variablesDirectory): the trial state is unknown")
+    /// Why the stored state is unknown.
+    enum Unknown: Error, CustomStringConvertible {
+        case notMounted(directory: String)
+        case unreadable(SystemError)
+        /// Data that is no state: the binder boots as if there were no variable, and
+        /// `trial` or `confirm` replace it.
+        case garbled(path: String)
+
+        var description: String {
+            switch self {
+            case .notMounted(let directory): return "the EFI variables are not mounted on \(directory): the trial state is unknown"
+            case .unreadable(let error): return "cannot read the trial state: \(error)"
+            case .garbled(let path): return "the trial variable \(path) holds no known state"
+            }
         }
-        do { return try variable.read() } catch { throw MachineError(description: "cannot read the trial state: \(error)") }
+
+        var fix: String {
+            switch self {
+            case .notMounted(let directory): return "mount -t efivarfs efivarfs \(directory)"
+            case .unreadable(let error): return "check \(error.path)"
+            case .garbled: return "earlybind confirm (or earlybind trial) replaces it"
+            }
+        }
     }
 
-    /// Writes `state`; a refused write says the store may be full or read-only.
-    func write(_ state: TrialState) throws(MachineError) {
-        do { try variable.write(state) } catch {
+    /// The stored state.
+    func state() throws(Unknown) -> TrialState? {
+        if !variablesMounted { throw .notMounted(directory: variablesDirectory) }
+        let contents: TrialVariable<PosixIO>.Contents
+        do { contents = try variable.contents() } catch { throw .unreadable(error) }
+        switch contents {
+        case .absent: return nil
+        case .state(let state): return state
+        case .garbled: throw .garbled(path: variable.path)
+        }
+    }
+
+    /// The state `trial` and `confirm` replace: a garbled variable reads as none, with
+    /// its path; any other failure to read is refused.
+    func stateToReplace() throws(MachineError) -> (state: TrialState?, garbled: String?) {
+        do { return (try state(), nil) } catch {
+            guard case .garbled(let path) = error else { throw MachineError(description: error.description) }
+            return (nil, path)
+        }
+    }
+
+    /// The state's name in messages: `garbled` for data that is no state, `none` for no variable.
+    static func name(_ state: TrialState?, garbled: String?) -> String {
+        state?.code ?? (garbled == nil ? "none" : "garbled")
+    }
+
+    /// Writes `state`; a refused write says the store may be full or read-only. A garbled
+    /// variable goes first: it may carry attributes a rewrite with ours would be refused for.
+    func write(_ state: TrialState, replacingGarbled: Bool = false) throws(MachineError) {
+        do {
+            if replacingGarbled { try variable.remove() }
+            try variable.write(state)
+        } catch {
             throw MachineError(description: "cannot write the trial state (\(error)): the EFI variable store may be full or read-only; "
                 + TrialControl.skipOnceAdvice)
         }
     }
 
-    /// What the next boot does, for `status`.
-    static func nextBoot(_ state: TrialState?) -> String {
+    /// What the next boot does, for `status`; `thisBootIsTheTrial` tells whose a pending
+    /// state is (nil: unknown).
+    static func nextBoot(_ state: TrialState?, thisBootIsTheTrial: Bool?) -> String {
         switch state {
         case nil, .confirmed?: return "binds as usual"
         case .armed?: return "is a trial: it binds, and the boot after binds nothing unless 'earlybind confirm' runs in between"
-        case .pending?: return "binds nothing unless 'earlybind confirm' runs first: this boot is the trial"
+        case .pending?:
+            let whose = thisBootIsTheTrial.map { $0 ? ": this boot is the trial" : ": an earlier boot's trial is still pending" } ?? ""
+            return "binds nothing unless 'earlybind confirm' runs first" + whose
         case .reverted?: return "binds nothing: a trial boot was not confirmed ('earlybind trial' to try again, 'earlybind confirm' to bind)"
         }
     }
