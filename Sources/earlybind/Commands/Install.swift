@@ -147,7 +147,7 @@ extension Earlybind {
                                               autoConfirm: autoConfirm.map { $0 == .autoConfirm })
             let trialControl = TrialControl(host: host)
             // A trial that cannot be armed is refused before anything is installed.
-            if trial && root.armsTrials, let reason = trialControl.unavailability() {
+            if trial && root.actsAsRunningSystem, let reason = trialControl.unavailability() {
                 throw MachineError(description: "--trial: " + reason + "\nnothing was installed")
             }
             let plan = BootPlanView(host)
@@ -224,7 +224,7 @@ extension Earlybind {
 
         private func arm(_ trial: TrialControl, root: InstallRoot, rebuildNeeded: Bool) -> TrialOutcome {
             // --root, or --no-initramfs with a rebuild pending: the next boot would not try this config.
-            guard root.armsTrials && !rebuildNeeded else { return .notArmed }
+            guard root.actsAsRunningSystem && !rebuildNeeded else { return .notArmed }
             if dryRun { return .wouldArm }
             do { try trial.write(.armed) } catch { return .failed(error.description) }
             return .armed

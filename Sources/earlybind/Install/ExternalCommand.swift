@@ -64,10 +64,9 @@ enum ExternalCommand {
 }
 
 extension InstallRoot {
-    /// Commands run only on the real system: a staged root only reports what is needed
-    /// (in a debug build a test may declare a staged root the system, see FaultPoints).
-    var runsCommands: Bool { isSystemRoot || FaultPoints.stagedRootActsAsSystem(self) }
-    /// Whether a trial may be armed for it: only the running machine's root has its EFI
-    /// variables (a test's staged root as above, with --sysfs on a stand-in for them).
-    var armsTrials: Bool { isSystemRoot || FaultPoints.stagedRootActsAsSystem(self) }
+    /// Whether this is the running system's root, the only one where commands run and a
+    /// trial can be armed (its EFI variables): a staged root only reports what is needed.
+    /// In a debug build a test may declare a staged root the system (see FaultPoints),
+    /// with --sysfs on a stand-in for the variables.
+    var actsAsRunningSystem: Bool { isSystemRoot || FaultPoints.stagedRootActsAsSystem(self) }
 }

@@ -87,7 +87,6 @@ struct ImageCheck {
         return ImageCheck(kernel: kernel, path: path, problems: problems, config: config)
     }
 
-    /// Every image in /boot by Debian's name or dracut's (mkinitcpio's too), in name order.
     /// Those of `images` (paths under the root) last written before the config: built from an older one.
     static func olderThanConfig(_ images: [String], host: Host) -> [String] {
         guard let configTime = host.modificationTime(host.configPath) else { return [] }
@@ -97,6 +96,7 @@ struct ImageCheck {
         }
     }
 
+    /// Every image in /boot by Debian's name or dracut's (mkinitcpio's too), in name order.
     static func bootImages(_ root: InstallRoot) -> [(kernel: String, path: String)] {
         ((try? PosixIO().list(root.resolve("/boot"))) ?? []).sorted().compactMap { name in
             Layout.imageKernel(name).map { ($0, "/boot/" + name) }

@@ -92,7 +92,7 @@ struct InstallPlan {
 
     var root: InstallRoot { request.root }
     /// Commands run only on the real system; a staged root only reports what is needed.
-    var runsCommands: Bool { root.runsCommands }
+    var runsCommands: Bool { root.actsAsRunningSystem }
     /// Whether the commands rebuild the images.
     var rebuilds: Bool { commands.contains(backend.rebuild) }
     var changes: [FileChange] { writes.map(\.change) + removals.map { FileChange(path: $0.path, action: .removed) } }
@@ -160,7 +160,7 @@ struct InstallPlan {
         if BootCommand.proxmoxRefreshApplies(root) && (!commands.isEmpty || writes.contains { $0.file.path == Layout.kernelCmdlinePath }
             || (loaded.pending ?? []).contains(.proxmoxBootRefresh)) {
             commands.append(.proxmoxBootRefresh)
-            if root.runsCommands && !(manifest.pending ?? []).contains(.proxmoxBootRefresh) {
+            if root.actsAsRunningSystem && !(manifest.pending ?? []).contains(.proxmoxBootRefresh) {
                 manifest.pending = (manifest.pending ?? []) + [.proxmoxBootRefresh]
             }
         }

@@ -27,7 +27,7 @@ struct Uninstaller {
         self.root = root
     }
 
-    var runsCommands: Bool { root.runsCommands }
+    var runsCommands: Bool { root.actsAsRunningSystem }
 
     /// The files it changed (or would), and the commands it ran (or would run).
     mutating func run() throws -> (changes: [FileChange], commands: [BootCommand]) {

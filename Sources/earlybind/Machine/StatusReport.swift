@@ -189,18 +189,13 @@ struct StatusReport {
         if case .failure(let error) = trialState, trialMatters(error) {
             all.append(.warning("trial_unreadable", nil, error.description, fix: error.fix))
         } else if case .success(.pending?) = trialState {
-            switch thisBootIsTheTrial {
-            case true?:
-                all.append(.warning("trial_pending", nil, "this boot is a trial: unless 'earlybind confirm' runs, the next boot binds nothing",
-                                    fix: "earlybind confirm, once the host works"))
-            case false?:
-                all.append(.warning("trial_pending", nil, "an earlier boot's trial is still pending (this boot did not advance it): "
-                                    + "unless 'earlybind confirm' runs, the next boot binds nothing",
-                                    fix: "earlybind trial to try the config again, or earlybind confirm to bind it as usual"))
-            case nil:
-                all.append(.warning("trial_pending", nil, "a trial is pending: unless 'earlybind confirm' runs, the next boot binds nothing",
-                                    fix: "earlybind confirm, once the host works"))
+            let (whose, fix) = switch thisBootIsTheTrial {
+            case true?: ("this boot is a trial", "earlybind confirm, once the host works")
+            case false?: ("an earlier boot's trial is still pending (this boot did not advance it)",
+                          "earlybind trial to try the config again, or earlybind confirm to bind it as usual")
+            case nil: ("a trial is pending", "earlybind confirm, once the host works")
             }
+            all.append(.warning("trial_pending", nil, whose + ": unless 'earlybind confirm' runs, the next boot binds nothing", fix: fix))
         }
         if configChangedSinceBoot == true {
             all.append(.warning("config_changed_since_boot", nil,

@@ -17,7 +17,7 @@ struct TrialControl {
 
     /// Why a trial cannot be armed or confirmed here; nil when it can.
     func unavailability() -> String? {
-        if !host.root.armsTrials {
+        if !host.root.actsAsRunningSystem {
             return "a trial lives in the running machine's EFI variables, not under --root \(host.root.path): "
                 + "run it on that machine once it runs this system ('install --trial --root' installs without arming)"
         }
