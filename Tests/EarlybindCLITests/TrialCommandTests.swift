@@ -160,6 +160,26 @@ import Testing
         #expect(unreadable["error"] as? String == "the trial variable \(garbled.1.directory)/\(name) holds no known state" && unreadable["state"] is NSNull)
     }
 
+    /// `earlybind_trial_state` as a state set: exactly the stored state is 1, "none" without a
+    /// variable, and no sample where the state is unknown (a zero would claim a state).
+    @Test func prometheusCarriesTheTrialStateAsAStateSet() throws {
+        func samples(_ machine: FakeMachine) throws -> [String] {
+            try machine.run(["status", "--format", "prometheus"]).output
+                .split(separator: "\n").map(String.init).filter { $0.hasPrefix("earlybind_trial_state{") }
+        }
+        let (machine, variables) = try uefiMachine("pending")
+        #expect(try samples(machine) == ["none", "armed", "pending", "reverted", "confirmed"].map {
+            "earlybind_trial_state{state=\"\($0)\"} \($0 == "pending" ? 1 : 0)"
+        })
+        try FileManager.default.removeItem(atPath: variables.directory + "/" + name)
+        #expect(try samples(machine).filter { $0.hasSuffix(" 1") } == ["earlybind_trial_state{state=\"none\"} 1"])
+        try variables.store("sideways")
+        #expect(try samples(machine).isEmpty, "a garbled state is unknown")
+        let bios = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0\n")
+        let output = try bios.run(["status", "--format", "prometheus"]).output
+        #expect(output.hasSuffix("# TYPE earlybind_trial_state gauge\n"), "no trial without UEFI")
+    }
+
     /// A variable whose data is no state boots as if absent; trial and confirm write over it.
     @Test func aGarbledVariableIsWrittenOverByTrialAndConfirm() throws {
         // Longer than any state: on a plain file a rewrite in place would leave its tail.

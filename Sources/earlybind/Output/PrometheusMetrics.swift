@@ -34,7 +34,17 @@ struct PrometheusMetrics {
             }
         } ?? []
         family("earlybind_boot_devices", "Devices this boot's binder bound, left alone or failed to bind.", outcomes)
+        family("earlybind_trial_state", "1 for the trial variable's state (none: no trial); no samples without UEFI or when the state cannot be read.",
+               trialSamples)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One sample a state, as a state set: an alert on pending or reverted needs no knowledge
+    /// of the codes. Without UEFI there is no trial to tell, and an unread state no zero.
+    private var trialSamples: [(labels: [(String, String)], value: Int)] {
+        guard report.trialAvailable, case .success(let state) = report.trialState else { return [] }
+        let states: [(code: String, current: Bool)] = [("none", state == nil)] + TrialState.allCases.map { ($0.code, $0 == state) }
+        return states.map { ([("state", $0.code)], $0.current ? 1 : 0) }
     }
 
     /// A label value as the text format wants it.
