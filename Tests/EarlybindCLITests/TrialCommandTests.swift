@@ -144,6 +144,27 @@ import Testing
         #expect(!test.exists(Layout.confirmUnitPath) && !test.exists(Layout.confirmDropInPath))
     }
 
+    /// The unit and its drop-in as systemd reads them: `systemd-analyze verify` on the staged
+    /// root (this machine's own systemd units copied in, the CLI where the package puts it)
+    /// finds no bad key, value or unit name, and every unit they order against exists.
+    @Test func systemdAcceptsTheConfirmUnitAndItsDropIn() throws {
+        let test = try InstallTests()
+        _ = try test.installJSON(["--no-grub", "--auto-confirm"])
+        let units = "/usr/lib/systemd/system"
+        try FileManager.default.createDirectory(atPath: test.root + "/usr/lib/systemd", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: units, toPath: test.root + units)
+        try FileManager.default.createDirectory(atPath: test.root + "/usr/sbin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: earlybindExecutable.path, toPath: test.root + "/usr/sbin/earlybind")
+
+        let verified = try runProgram("/usr/bin/systemd-analyze", ["verify", "--root=" + test.root, "earlybind-confirm.service", "multi-user.target"])
+        #expect(verified.status == 0 && verified.errors.isEmpty && verified.output.isEmpty, "\(verified.errors)")
+        let named = try test.read(Layout.confirmUnitPath).split(separator: "\n")
+            .filter { $0.hasPrefix("Wants=") || $0.hasPrefix("After=") }
+            .flatMap { $0.split(separator: "=")[1].split(separator: " ") }
+        #expect(Set(named) == ["boot-complete.target", "network-online.target"])
+        for unit in named { #expect(test.exists(units + "/" + unit), "\(unit)") }
+    }
+
     @Test func statusShowsTheStateAndWhatTheNextBootDoes() throws {
         let (machine, _) = try uefiMachine("pending")
         let result = try machine.run(["status", "--json"])
