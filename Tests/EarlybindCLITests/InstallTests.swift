@@ -96,12 +96,11 @@ import Testing
         #expect(manifest.files.allSatisfy { $0.backup == nil })
     }
 
-    @Test func secondInstallChangesNothingAndIsFast() throws {
+    /// How fast it is, is scripts/bench's (install-again): a wall-clock bound here fails on a busy machine.
+    @Test func secondInstallChangesNothing() throws {
         _ = try installJSON()
         let before = try snapshot()
-        let started = Date()
         let json = try installJSON()
-        #expect(Date().timeIntervalSince(started) < 1.0)
         #expect(json["changed"] as? Bool == false)
         #expect(json["rebuild_needed"] as? Bool == false)
         #expect(try snapshot() == before)
