@@ -39,8 +39,8 @@ struct PrometheusMetrics {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// One sample a state, as a state set: an alert on pending or reverted needs no knowledge
-    /// of the codes. Without UEFI there is no trial to tell, and an unread state no zero.
+    /// One sample per state, 1 for the current one, so that an alert matches on the label.
+    /// None without UEFI or when the state is unknown: zeros would claim there is no trial.
     private var trialSamples: [(labels: [(String, String)], value: Int)] {
         guard report.trialAvailable, case .success(let state) = report.trialState else { return [] }
         let states: [(code: String, current: Bool)] = [("none", state == nil)] + TrialState.allCases.map { ($0.code, $0 == state) }
