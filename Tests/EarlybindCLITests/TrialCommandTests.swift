@@ -62,7 +62,7 @@ import Testing
         #expect(staged.status == 1)
         #expect(staged.errors.contains("a trial lives in the running machine's EFI variables, not under --root \(machine.root)"))
 
-        try FileManager.default.removeItem(atPath: variables.directory + "/BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c")
+        try variables.removeEveryVariable()
         let unmounted = try onThisMachine(machine, ["confirm"])
         #expect(unmounted.status == 1 && unmounted.errors.contains("the EFI variables are not mounted on \(variables.directory)"))
 
@@ -190,19 +190,16 @@ import Testing
             try machine.run(["status", "--format", "prometheus"]).output
                 .split(separator: "\n").map(String.init).filter { $0.hasPrefix("earlybind_trial_state{") }
         }
+        func stateSet(current: String) -> [String] {
+            ["none", "armed", "pending", "reverted", "confirmed"].map { "earlybind_trial_state{state=\"\($0)\"} \($0 == current ? 1 : 0)" }
+        }
         let (machine, variables) = try uefiMachine("pending")
-        #expect(try samples(machine) == ["none", "armed", "pending", "reverted", "confirmed"].map {
-            "earlybind_trial_state{state=\"\($0)\"} \($0 == "pending" ? 1 : 0)"
-        })
+        #expect(try samples(machine) == stateSet(current: "pending"))
         try FileManager.default.removeItem(atPath: variables.directory + "/" + name)
-        #expect(try samples(machine) == ["none", "armed", "pending", "reverted", "confirmed"].map {
-            "earlybind_trial_state{state=\"\($0)\"} \($0 == "none" ? 1 : 0)"
-        })
+        #expect(try samples(machine) == stateSet(current: "none"))
         try variables.store("sideways")
         #expect(try samples(machine).isEmpty, "a garbled state is unknown")
-        for variable in [name, "BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c"] {
-            try FileManager.default.removeItem(atPath: variables.directory + "/" + variable)
-        }
+        try variables.removeEveryVariable()
         #expect(try samples(machine).isEmpty, "with efivarfs not mounted the state is unknown")
         let bios = try FakeMachine(Fixtures.gpuWithAudio, config: "03:00.0\n")
         let output = try bios.run(["status", "--format", "prometheus"]).output
@@ -282,7 +279,7 @@ import Testing
     @Test func anUnmountedStoreWarnsOnlyWhereATrialMayExist() throws {
         func unmounted(config: String) throws -> FakeMachine {
             let (machine, variables) = try uefiMachine(config: config)
-            try FileManager.default.removeItem(atPath: variables.directory + "/BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c")
+            try variables.removeEveryVariable()
             return machine
         }
         func unreadableWarning(_ machine: FakeMachine) throws -> [String: Any]? {

@@ -32,6 +32,14 @@ public final class FakeEFIVariables: EFIVariableIO {
         if removesSysfs { try? FileManager.default.removeItem(atPath: sysfs) }
     }
 
+    /// Empties the directory, as an unmounted efivarfs reads to the CLI, which runs outside
+    /// this fake: it lists no variable, so the store counts as not mounted.
+    public func removeEveryVariable() throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            try FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
+    }
+
     /// The trial variable's data after the attribute bytes, as text; nil when absent.
     public var storedState: String? {
         guard let data = FileManager.default.contents(atPath: directory + "/" + TrialVariable<PosixIO>.name) else { return nil }
